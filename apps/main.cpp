@@ -1,0 +1,52 @@
+// spinemark: the one program. Parses the command line with CLI11 and hands over to the
+// subcommand registered in apps/cmd_*.cpp.
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "apps/command.h"
+#include "tensor/check.h"
+
+namespace sm::app {
+
+namespace {
+struct Registered {
+  int order;
+  CommandSetup setup;
+};
+std::vector<Registered>& registry() {
+  static std::vector<Registered> r;
+  return r;
+}
+int g_exit_code = 0;
+}  // namespace
+
+bool command_register(int order, CommandSetup setup) {
+  registry().push_back({order, std::move(setup)});
+  return true;
+}
+void command_set_exit_code(int code) { g_exit_code = code; }
+int command_exit_code() { return g_exit_code; }
+
+}  // namespace sm::app
+
+int main(int argc, char** argv) {
+  CLI::App app{"spinemark: vertebral-corner localisation with 2-step DSNT, and spinal angles"};
+  app.require_subcommand(1);
+  auto& reg = sm::app::registry();
+  std::stable_sort(reg.begin(), reg.end(), [](auto& a, auto& b) { return a.order < b.order; });
+  for (auto& r : reg) r.setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const sm::Error& e) {
+    std::string cmd = app.get_subcommands().empty() ? "" : " " + app.get_subcommands()[0]->get_name();
+    std::fprintf(stderr, "spinemark%s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spinemark: error: %s\n", e.what());
+    return 1;
+  }
+  return sm::app::command_exit_code();
+}

@@ -1,0 +1,100 @@
+// Var, graph recording and the iterative backward pass (see var.h).
+#include "autograd/var.h"
+
+#include <unordered_set>
+
+#include "tensor/ops.h"
+
+namespace sm {
+
+namespace {
+thread_local bool t_grad_mode = true;
+}
+
+bool grad_mode_enabled() { return t_grad_mode; }
+NoGradGuard::NoGradGuard() : prev_(t_grad_mode) { t_grad_mode = false; }
+NoGradGuard::~NoGradGuard() { t_grad_mode = prev_; }
+
+Var::Var(Tensor value, bool requires_grad, std::string name) : d_(std::make_shared<VarData>()) {
+  d_->value = std::move(value);
+  d_->requires_grad = requires_grad;
+  d_->name = std::move(name);
+}
+
+void Var::grad_accumulate(const Tensor& g) {
+  if (!requires_grad()) return;
+  SM_CHECK(g.shape() == d_->value.shape(),
+           "gradient of shape " << shape_str(g.shape()) << " for a value of shape " << shape_str(d_->value.shape())
+                                << (d_->grad_fn ? std::string(" (output of ") + d_->grad_fn->op_name + ")" : std::string()));
+  if (!d_->grad.defined()) {
+    d_->grad = g.contiguous().clone();
+    return;
+  }
+  tensor_add_(d_->grad, g);
+}
+
+void Var::grad_zero() {
+  if (d_ && d_->grad.defined()) d_->grad.zero_();
+}
+
+void Var::grad_release() {
+  if (d_) d_->grad = Tensor();
+}
+
+Var var_make_result(Tensor value, std::vector<Var> inputs, const char* op_name, BackwardFn backward) {
+  Var out(std::move(value));
+  if (!t_grad_mode) return out;
+  bool any = false;
+  for (const Var& in : inputs) any = any || in.requires_grad();
+  if (!any) return out;
+  SM_CHECK(backward, op_name << " is inference-only (no backward): run it under NoGradGuard or on inputs without gradients");
+  auto node = std::make_shared<Node>();
+  node->op_name = op_name;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  out.d_->grad_fn = std::move(node);
+  out.d_->requires_grad = true;
+  return out;
+}
+
+void backward(const Var& root, const Tensor& seed) {
+  SM_CHECK(root.defined(), "backward() on an undefined Var");
+  SM_CHECK(root.requires_grad(), "backward(): the root does not require a gradient (no parameter or input in its graph needs one)");
+  // Iterative post-order DFS over Vars that have a grad_fn: each Var appears once, after all of
+  // its inputs, however many paths reach it.
+  std::vector<VarData*> order;
+  std::unordered_set<VarData*> visited;
+  std::vector<std::pair<VarData*, size_t>> stack;  // (var, next input to visit)
+  stack.push_back({root.data_ptr(), 0});
+  visited.insert(root.data_ptr());
+  while (!stack.empty()) {
+    auto& [v, next] = stack.back();
+    Node* node = v->grad_fn.get();
+    if (node && next < node->inputs.size()) {
+      VarData* in = node->inputs[next++].data_ptr();
+      if (in->grad_fn && !visited.count(in)) {
+        visited.insert(in);
+        stack.push_back({in, 0});
+      }
+      continue;
+    }
+    order.push_back(v);
+    stack.pop_back();
+  }
+  Var root_copy = root;
+  if (seed.defined()) {
+    root_copy.grad_accumulate(seed);
+  } else {
+    SM_CHECK(root.value().numel() == 1, "backward() without a seed needs a one-element root, got " << shape_str(root.shape()));
+    root_copy.grad_accumulate(Tensor::full(root.shape(), 1.0, root.value().dtype(), root.value().device()));
+  }
+  // Reverse post-order = every consumer before its producers.
+  for (size_t i = order.size(); i-- > 0;) {
+    VarData* v = order[i];
+    if (!v->grad.defined()) continue;  // nothing flowed into this branch
+    v->grad_fn->backward(v->grad);
+    v->grad = Tensor();  // an intermediate's gradient is spent once its node has run
+  }
+}
+
+}  // namespace sm

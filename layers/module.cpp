@@ -1,0 +1,75 @@
+// Module registry and naming (see module.h).
+#include "layers/module.h"
+
+namespace sm {
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::collect(const std::string& prefix, bool params, std::vector<NamedVar>& out) const {
+  for (const auto& [name, v] : (params ? params_ : buffers_)) out.push_back({prefix + name, v});
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", params, out);
+}
+
+std::vector<NamedVar> Module::named_parameters() const {
+  std::vector<NamedVar> out;
+  collect("", true, out);
+  return out;
+}
+
+std::vector<NamedVar> Module::named_buffers() const {
+  std::vector<NamedVar> out;
+  collect("", false, out);
+  return out;
+}
+
+std::vector<NamedVar> Module::state_dict() const {
+  std::vector<NamedVar> out = named_parameters();
+  std::vector<NamedVar> b = named_buffers();
+  out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+
+std::vector<Var> Module::parameters() const {
+  std::vector<Var> out;
+  for (auto& [n, v] : named_parameters()) out.push_back(v);
+  return out;
+}
+
+int64_t Module::parameter_count() const {
+  int64_t n = 0;
+  for (auto& [name, v] : named_parameters()) n += v.value().numel();
+  return n;
+}
+
+void Module::to_dtype(DType dtype) {
+  for (auto& [name, v] : state_dict()) {
+    Var var = v;
+    var.value_mut() = var.value().to(dtype).clone();
+    var.grad_release();
+  }
+}
+
+void Module::to_device(Device device) {
+  for (auto& [name, v] : state_dict()) {
+    Var var = v;
+    var.value_mut() = var.value().to(device);
+    var.grad_release();
+  }
+}
+
+Var Module::parameter_add(const std::string& name, Tensor init) {
+  Var v(std::move(init), true, name);
+  params_.push_back({name, v});
+  return v;
+}
+
+Var Module::buffer_add(const std::string& name, Tensor init) {
+  Var v(std::move(init), false, name);
+  buffers_.push_back({name, v});
+  return v;
+}
+
+}  // namespace sm

@@ -1,0 +1,58 @@
+// Module: the base of every layer and network. It owns named parameters (Vars that require a
+// gradient) and buffers (Vars that do not, e.g. BatchNorm running statistics) and child
+// modules, and names them the way PyTorch/torchvision does ("layer1.0.conv1.weight",
+// "bn1.running_mean"), so that weights move between the two frameworks by name.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/var.h"
+
+namespace sm {
+
+using NamedVar = std::pair<std::string, Var>;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  // x: (N, C, H, W) for image layers. Single-input modules implement this.
+  virtual Var forward(const Var& x) = 0;
+  virtual std::string type_name() const = 0;
+  Var operator()(const Var& x) { return forward(x); }
+
+  void train(bool on = true);  // recursive; eval() = train(false)
+  void eval() { train(false); }
+  bool training() const { return training_; }
+
+  // Depth-first, in registration order: exactly PyTorch's named_parameters()/named_buffers().
+  std::vector<NamedVar> named_parameters() const;
+  std::vector<NamedVar> named_buffers() const;
+  std::vector<NamedVar> state_dict() const;  // parameters then buffers, each in module order
+  std::vector<Var> parameters() const;
+  int64_t parameter_count() const;
+
+  // Converts every parameter and buffer (gradients dropped). float64 for gradient checks.
+  void to_dtype(DType dtype);
+  void to_device(Device device);
+
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
+ protected:
+  Var parameter_add(const std::string& name, Tensor init);
+  Var buffer_add(const std::string& name, Tensor init);
+  template <class M> std::shared_ptr<M> module_add(const std::string& name, std::shared_ptr<M> m) {
+    children_.push_back({name, m});
+    return m;
+  }
+
+ private:
+  void collect(const std::string& prefix, bool params, std::vector<NamedVar>& out) const;
+  std::vector<NamedVar> params_;
+  std::vector<NamedVar> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace sm

@@ -1,0 +1,36 @@
+// Picks the device backend: cuda/ in a CUDA build, otherwise one that refuses politely.
+#include "tensor/device_backend.h"
+
+#ifdef SPINEMARK_CUDA
+#include "cuda/backend.h"
+#endif
+
+namespace sm {
+
+namespace {
+struct NoDeviceBackend final : DeviceBackend {
+  const char* name() const override { return "none"; }
+  bool available() const override { return false; }
+  [[noreturn]] void fail() { SM_FAIL("this spinemark was built without CUDA; rebuild with -DSPINEMARK_CUDA=ON on a machine with nvcc and cuDNN"); }
+  void* alloc(size_t) override { fail(); }
+  void free(void*, size_t) override {}
+  void copy(void*, Device, const void*, Device, size_t) override { fail(); }
+  void fill(Tensor&, double) override { fail(); }
+  void synchronize() override {}
+};
+bool g_forced_off = false;
+}  // namespace
+
+DeviceBackend& device_backend() {
+#ifdef SPINEMARK_CUDA
+  return cuda::backend_get();
+#else
+  static NoDeviceBackend none;
+  return none;
+#endif
+}
+
+bool cuda_available() { return !g_forced_off && device_backend().available(); }
+void cuda_force_off(bool off) { g_forced_off = off; }
+
+}  // namespace sm
