@@ -21,7 +21,7 @@ Var::Var(Tensor value, bool requires_grad, std::string name) : d_(std::make_shar
   d_->name = std::move(name);
 }
 
-void Var::grad_accumulate(const Tensor& g) {
+void Var::grad_accumulate(const Tensor& g) const {
   if (!requires_grad()) return;
   SM_CHECK(g.shape() == d_->value.shape(),
            "gradient of shape " << shape_str(g.shape()) << " for a value of shape " << shape_str(d_->value.shape())
@@ -33,11 +33,11 @@ void Var::grad_accumulate(const Tensor& g) {
   tensor_add_(d_->grad, g);
 }
 
-void Var::grad_zero() {
+void Var::grad_zero() const {
   if (d_ && d_->grad.defined()) d_->grad.zero_();
 }
 
-void Var::grad_release() {
+void Var::grad_release() const {
   if (d_) d_->grad = Tensor();
 }
 

@@ -44,9 +44,9 @@ class Var {
   VarData* data_ptr() const { return d_.get(); }
 
   // Adds g into this Var's gradient (allocating zeros first). No-op unless requires_grad.
-  void grad_accumulate(const Tensor& g);
-  void grad_zero();     // keeps the buffer, fills 0
-  void grad_release();  // drops the buffer
+  void grad_accumulate(const Tensor& g) const;
+  void grad_zero() const;     // keeps the buffer, fills 0
+  void grad_release() const;  // drops the buffer
 
  private:
   std::shared_ptr<VarData> d_;
