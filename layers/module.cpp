@@ -10,7 +10,9 @@ void Module::train(bool on) {
 
 void Module::collect(const std::string& prefix, bool params, std::vector<NamedVar>& out) const {
   for (const auto& [name, v] : (params ? params_ : buffers_)) out.push_back({prefix + name, v});
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", params, out);
+  // A child registered under "" contributes its names unprefixed (a network that embeds a
+  // torchvision-style backbone keeps "conv1.weight", "layer1.0...").
+  for (const auto& [name, child] : children_) child->collect(name.empty() ? prefix : prefix + name + ".", params, out);
 }
 
 std::vector<NamedVar> Module::named_parameters() const {

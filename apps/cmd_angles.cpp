@@ -1,0 +1,78 @@
+// `spinemark angles --data DIR`: one JSON line per image {"image": ..., "angles": {...}} (method.md
+// §2.1) from the ground-truth landmarks. For the AASCE Cobb rule the stored order is used when the
+// annotation keeps it ("stored_landmarks"), so that angles.csv is reproduced (method.md §7.1).
+#include <cmath>
+#include <iostream>
+
+#include "apps/command.h"
+#include "models/angles.h"
+#include "tensor/check.h"
+#include "train/dataset.h"
+#include "train/image_io.h"
+
+namespace sm::app {
+
+namespace {
+
+struct AnglesConfig {
+  std::string data;
+  std::vector<std::string> schema_files;
+};
+
+bool schema_has_cobb(const Schema& s) {
+  for (const auto& r : s.angle_rules)
+    if (r.type == "aasce_cobb") return true;
+  return false;
+}
+
+// Image height: the annotation's "image_size" when present, else the image header.
+double image_height_get(const DatasetEntry& e) {
+  const auto& x = e.annotation.extra;
+  if (x.contains("image_size") && x["image_size"].is_array() && x["image_size"].size() == 2 && x["image_size"][1].is_number())
+    return x["image_size"][1].get<double>();
+  return image_info(e.image_path).height;
+}
+
+std::vector<Point2> stored_points(const DatasetEntry& e, const Schema& s) {
+  std::vector<Point2> out;
+  const auto& j = e.annotation.extra["stored_landmarks"];
+  SM_CHECK(j.is_array() && int(j.size()) == s.landmark_count(),
+           e.source << ": 'stored_landmarks' must hold " << s.landmark_count() << " points");
+  for (const auto& p : j) {
+    SM_CHECK(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
+             e.source << ": 'stored_landmarks' entries must be [x, y]");
+    out.push_back({p[0].get<double>(), p[1].get<double>()});
+  }
+  return out;
+}
+
+void angles_run(const AnglesConfig& cfg) {
+  for (const auto& f : cfg.schema_files) schema_register(schema_load(f));
+  DatasetOptions opt;
+  opt.check_images_exist = false;  // only needed when the Cobb rule must read the image height
+  for (const auto& e : dataset_list(cfg.data, opt)) {
+    const Schema& s = schema_lookup(e.annotation.schema);
+    const bool cobb = schema_has_cobb(s);
+    std::vector<Point2> stored;
+    if (cobb && e.annotation.extra.contains("stored_landmarks")) stored = stored_points(e, s);
+    const auto angles = angles_compute(s, e.annotation.points, cobb ? image_height_get(e) : 0.0,
+                                       stored.empty() ? nullptr : &stored);
+    nlohmann::json line = {{"image", e.annotation.image}, {"angles", angles_to_json(s, angles)}};
+    std::cout << line.dump() << "\n";
+  }
+  std::cout.flush();
+}
+
+void angles_setup(CLI::App& root) {
+  auto cfg = std::make_shared<AnglesConfig>();
+  CLI::App* cmd = root.add_subcommand("angles", "Angles from each image's ground-truth landmarks, one JSON line per image");
+  cmd->add_option("--data", cfg->data, "dataset folder (one JSON per image) or .jsonl manifest")->required();
+  cmd->add_option("--schema-file", cfg->schema_files, "extra schema definition (JSON) used by the annotations");
+  cmd->callback([cfg]() { angles_run(*cfg); });
+}
+
+}  // namespace
+
+SM_REGISTER_COMMAND(angles, 31, angles_setup);
+
+}  // namespace sm::app

@@ -1,0 +1,47 @@
+// `spinemark import aasce --src DIR --out DIR`: converts the SpineWeb-16 / AASCE layout into one
+// annotation JSON per image (method.md §2.1, §7.1); prints the quirk report as JSON on stdout.
+#include <cstdio>
+#include <iostream>
+
+#include "apps/command.h"
+#include "train/aasce_import.h"
+
+namespace sm::app {
+
+namespace {
+
+struct ImportAasceConfig {
+  std::string src, out;
+  bool absolute_paths = false;
+};
+
+void import_aasce_run(const ImportAasceConfig& cfg) {
+  AasceImportOptions opt;
+  opt.absolute_paths = cfg.absolute_paths;
+  const nlohmann::json rep = aasce_import(cfg.src, cfg.out, opt);
+  std::cout << rep.dump(2) << std::endl;
+  std::fprintf(stderr, "imported %d images into %s: %d regular", rep["images"].get<int>(), cfg.out.c_str(),
+               rep["regular"].get<int>());
+  for (auto it = rep["quirks"].begin(); it != rep["quirks"].end(); ++it)
+    std::fprintf(stderr, ", %s %d", it.key().c_str(), it.value()["count"].get<int>());
+  std::fprintf(stderr, "; Cobb rule on the stored order vs angles.csv: max |diff| %.4f deg\n",
+               rep["cobb_stored_order_max_abs_diff_deg"].get<double>());
+}
+
+void import_setup(CLI::App& root) {
+  CLI::App* imp = root.add_subcommand("import", "Convert a public dataset into spinemark annotations");
+  imp->require_subcommand(1);
+  auto cfg = std::make_shared<ImportAasceConfig>();
+  CLI::App* aasce = imp->add_subcommand("aasce", "SpineWeb dataset 16 / AASCE 2019 (filenames.csv, landmarks.csv, "
+                                                 "angles.csv, images/); images are referenced, never copied");
+  aasce->add_option("--src", cfg->src, "AASCE folder")->required();
+  aasce->add_option("--out", cfg->out, "output folder for the annotation JSON files")->required();
+  aasce->add_flag("--absolute", cfg->absolute_paths, "write absolute image paths (default: relative to --out)");
+  aasce->callback([cfg]() { import_aasce_run(*cfg); });
+}
+
+}  // namespace
+
+SM_REGISTER_COMMAND(import, 30, import_setup);
+
+}  // namespace sm::app

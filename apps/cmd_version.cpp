@@ -1,0 +1,41 @@
+// `spinemark version`: version, build type, CUDA yes/no, git revision and the other facts of
+// this build that a bug report needs.
+#include <Eigen/Core>
+#include <cstdio>
+#include <omp.h>
+
+#include "apps/command.h"
+#include "build_info.h"
+#include "tensor/device_backend.h"
+
+namespace {
+
+void version_print() {
+#ifdef SPINEMARK_CUDA
+  const char* cuda = sm::cuda_available() ? "yes (GPU present)" : "yes (built; no usable GPU now)";
+#else
+  const char* cuda = "no";
+#endif
+#ifdef SPINEMARK_DICOM
+  const char* dicom = "yes (DCMTK)";
+#else
+  const char* dicom = "no";
+#endif
+  std::printf("spinemark %s\n", sm::build::version);
+  std::printf("  git revision : %s\n", sm::build::git_revision);
+  std::printf("  build type   : %s\n", sm::build::build_type);
+  std::printf("  compiler     : %s\n", sm::build::compiler);
+  std::printf("  CUDA         : %s\n", cuda);
+  std::printf("  DICOM        : %s\n", dicom);
+  std::printf("  Eigen        : %d.%d.%d\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
+  std::printf("  CPU threads  : %d (OpenMP; set OMP_NUM_THREADS or --threads)\n", omp_get_max_threads());
+}
+
+void version_setup(CLI::App& root) {
+  CLI::App* sub = root.add_subcommand("version", "Print the version, build type, CUDA support and git revision");
+  sub->callback(version_print);
+}
+
+}  // namespace
+
+SM_REGISTER_COMMAND(version, 0, version_setup);

@@ -1,0 +1,38 @@
+// ReLU forward and backward (see activation.h).
+#include "layers/activation.h"
+
+#include <algorithm>
+
+#include "layers/elementwise.h"
+
+namespace sm {
+
+Var relu(const Var& x) {
+  check_cpu("relu", x.value());
+  Tensor xc = x.value().contiguous();
+  Tensor y = Tensor::empty(xc.shape(), xc.dtype());  // same shape as x
+  dispatch_float(xc.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* a = xc.data<T>();
+    T* o = y.data<T>();
+    const int64_t n = y.numel();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) o[i] = std::max(a[i], T(0));
+  });
+  // Backward reads the output: y > 0 exactly where x > 0.
+  return var_make_result(y, {x}, "relu", [x, y](const Tensor& g) {
+    Var xv = x;
+    Tensor gc = g.contiguous();
+    dispatch_float(gc.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* gp = gc.data<T>();
+      const T* o = y.data<T>();
+      T* dx = var_grad_buffer(xv).template data<T>();
+      const int64_t n = y.numel();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+      for (int64_t i = 0; i < n; ++i) dx[i] += o[i] > T(0) ? gp[i] : T(0);
+    });
+  });
+}
+
+}  // namespace sm

@@ -1,0 +1,71 @@
+// Residual add, fused add+ReLU and reshape (see elementwise.h).
+#include "layers/elementwise.h"
+
+#include <algorithm>
+
+#include "tensor/ops.h"
+
+namespace sm {
+
+Tensor& var_grad_buffer(Var& v) {
+  SM_CHECK(v.requires_grad(), "var_grad_buffer: '" << v.name() << "' does not require a gradient");
+  if (!v.grad().defined()) v.grad() = Tensor::zeros(v.shape(), v.value().dtype(), v.value().device());
+  return v.grad();
+}
+
+Var add(const Var& a, const Var& b) {
+  check_same_shape("add", a.value(), b.value());
+  Tensor out = tensor_add(a.value(), b.value());  // (same shape as a and b)
+  return var_make_result(out, {a, b}, "add", [a, b](const Tensor& g) {
+    // d(a+b)/da = d(a+b)/db = 1
+    Var av = a, bv = b;
+    av.grad_accumulate(g);
+    bv.grad_accumulate(g);
+  });
+}
+
+Var add_relu(const Var& a, const Var& b) {
+  check_same_shape("add_relu", a.value(), b.value());
+  check_cpu("add_relu", a.value());
+  SM_CHECK(a.value().dtype() == b.value().dtype(), "add_relu: dtypes differ");
+  Tensor ac = a.value().contiguous(), bc = b.value().contiguous();
+  Tensor out = Tensor::empty(ac.shape(), ac.dtype());  // (same shape as a and b)
+  dispatch_float(ac.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T *x = ac.data<T>(), *y = bc.data<T>();
+    T* o = out.data<T>();
+    const int64_t n = out.numel();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) o[i] = std::max(x[i] + y[i], T(0));
+  });
+  return var_make_result(out, {a, b}, "add_relu", [a, b, out](const Tensor& g) {
+    // out = max(a + b, 0): da = db = g * [out > 0]
+    Var av = a, bv = b;
+    Tensor gc = g.contiguous();
+    dispatch_float(gc.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* gp = gc.data<T>();
+      const T* op = out.data<T>();
+      const int64_t n = out.numel();
+      T* da = av.requires_grad() ? var_grad_buffer(av).template data<T>() : nullptr;
+      T* db = bv.requires_grad() ? var_grad_buffer(bv).template data<T>() : nullptr;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+      for (int64_t i = 0; i < n; ++i) {
+        const T gi = op[i] > T(0) ? gp[i] : T(0);
+        if (da) da[i] += gi;
+        if (db) db[i] += gi;
+      }
+    });
+  });
+}
+
+Var reshape(const Var& x, const Shape& shape) {
+  Tensor out = x.value().reshape(shape);
+  Shape in_shape = x.shape();
+  return var_make_result(out, {x}, "reshape", [x, in_shape](const Tensor& g) {
+    Var xv = x;
+    xv.grad_accumulate(g.reshape(in_shape));  // dx = g viewed with x's shape
+  });
+}
+
+}  // namespace sm

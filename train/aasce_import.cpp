@@ -1,0 +1,204 @@
+// AASCE / SpineWeb-16 importer (see aasce_import.h; method.md §7.1).
+#include "train/aasce_import.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "models/angles.h"
+#include "models/cobb.h"
+#include "tensor/check.h"
+#include "train/image_io.h"
+
+namespace sm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kVertebrae = 17, kPoints = 68;
+
+std::vector<std::string> lines_read(const fs::path& p) {
+  std::ifstream in(p);
+  SM_CHECK(in, p.string() << ": cannot open (an AASCE folder holds filenames.csv, landmarks.csv, angles.csv, images/)");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    out.push_back(line);
+  }
+  while (!out.empty() && out.back().empty()) out.pop_back();  // trailing blank lines
+  SM_CHECK(!out.empty(), p.string() << ": empty file");
+  return out;
+}
+
+std::vector<double> numbers_parse(const std::string& line, const fs::path& p, int line_no, size_t expected) {
+  std::vector<double> v;
+  size_t pos = 0;
+  while (pos <= line.size()) {
+    size_t end = line.find(',', pos);
+    if (end == std::string::npos) end = line.size();
+    std::string field = line.substr(pos, end - pos);
+    char* stop = nullptr;
+    const double x = std::strtod(field.c_str(), &stop);
+    SM_CHECK(!field.empty() && stop && *stop == '\0' && std::isfinite(x),
+             p.string() << ":" << line_no << ": field " << v.size() + 1 << " ('" << field << "') is not a number");
+    v.push_back(x);
+    pos = end + 1;
+  }
+  SM_CHECK(v.size() == expected, p.string() << ":" << line_no << ": expected " << expected << " numbers, got " << v.size());
+  return v;
+}
+
+double block_centre_y(const std::vector<Point2>& pts, int block) {
+  double y = 0;
+  for (int k = 0; k < 4; ++k) y += pts[size_t(4 * block + k)][1];
+  return y / 4;
+}
+
+}  // namespace
+
+std::vector<AasceRecord> aasce_read(const std::string& src, bool read_image_sizes) {
+  const fs::path dir(src);
+  const auto names = lines_read(dir / "filenames.csv");
+  const auto marks = lines_read(dir / "landmarks.csv");
+  const auto angles = lines_read(dir / "angles.csv");
+  SM_CHECK(names.size() == marks.size() && names.size() == angles.size(),
+           src << ": filenames.csv has " << names.size() << " rows, landmarks.csv " << marks.size()
+               << ", angles.csv " << angles.size() << "; they must match row for row");
+  std::vector<AasceRecord> out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    AasceRecord r;
+    r.row = int(i) + 1;
+    r.file = names[i];
+    SM_CHECK(!r.file.empty(), (dir / "filenames.csv").string() << ":" << r.row << ": empty file name");
+    r.image_path = (dir / "images" / r.file).string();
+    const auto v = numbers_parse(marks[i], dir / "landmarks.csv", r.row, 2 * kPoints);
+    const auto a = numbers_parse(angles[i], dir / "angles.csv", r.row, 3);
+    r.angles = {a[0], a[1], a[2]};
+    double w = 1, h = 1;
+    if (read_image_sizes) {
+      SM_CHECK(fs::exists(r.image_path), (dir / "filenames.csv").string() << ":" << r.row << ": image '"
+                                                                          << r.image_path << "' does not exist");
+      const ImageInfo info = image_info(r.image_path);
+      r.width = info.width, r.height = info.height;
+      w = r.width, h = r.height;
+    }
+    for (int k = 0; k < kPoints; ++k) r.stored.push_back({v[size_t(k)] * w, v[size_t(kPoints + k)] * h});
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<std::string> AasceQuirks::flags() const {
+  std::vector<std::string> f;
+  if (t1_stored_last) f.push_back("t1_stored_last_reordered");
+  if (irregular_order) f.push_back("irregular_order");
+  if (overlapping_vertebrae) f.push_back("overlapping_vertebrae");
+  for (int v : corner_order) f.push_back("corner_order:" + schema_builtin("aasce-ap").vertebrae[size_t(v)].name);
+  if (!points_outside.empty()) f.push_back("points_outside_image");
+  return f;
+}
+
+bool AasceQuirks::regular() const {
+  return !irregular_order && !overlapping_vertebrae && corner_order.empty() && points_outside.empty();
+}
+
+AasceQuirks aasce_quirks(const AasceRecord& r) {
+  SM_CHECK(r.stored.size() == size_t(kPoints), r.file << ": " << r.stored.size() << " points, expected " << kPoints);
+  AasceQuirks q;
+  std::vector<double> c;
+  for (int b = 0; b < kVertebrae; ++b) c.push_back(block_centre_y(r.stored, b));
+  // T1 stored last: the last block is the topmost one and the others are in order.
+  q.order.resize(kVertebrae);
+  for (int v = 0; v < kVertebrae; ++v) q.order[size_t(v)] = v;
+  if (*std::min_element(c.begin(), c.end()) == c.back() && c.back() < c.front()) {
+    q.t1_stored_last = true;
+    for (int v = 0; v < kVertebrae; ++v) q.order[size_t(v)] = (v + kVertebrae - 1) % kVertebrae;
+  }
+  std::vector<double> gaps;
+  for (int v = 0; v + 1 < kVertebrae; ++v) gaps.push_back(c[size_t(q.order[size_t(v + 1)])] - c[size_t(q.order[size_t(v)])]);
+  std::vector<double> sorted = gaps;
+  std::sort(sorted.begin(), sorted.end());
+  const double median_gap = sorted[sorted.size() / 2];
+  for (double g : gaps) {
+    if (g <= 0) q.irregular_order = true;
+    else if (g < 0.2 * median_gap) q.overlapping_vertebrae = true;
+  }
+  // Corners: top-left left of top-right, bottom-left left of bottom-right, tops above bottoms.
+  for (int v = 0; v < kVertebrae; ++v) {
+    const int b = 4 * q.order[size_t(v)];
+    const Point2 &tl = r.stored[size_t(b)], &tr = r.stored[size_t(b + 1)], &bl = r.stored[size_t(b + 2)],
+                 &br = r.stored[size_t(b + 3)];
+    if (!(tl[0] < tr[0] && bl[0] < br[0] && tl[1] < bl[1] && tr[1] < br[1])) q.corner_order.push_back(v);
+  }
+  // Beyond the image edge under any pixel convention: outside [0, W] × [0, H].
+  if (r.width > 0 && r.height > 0)
+    for (int k = 0; k < kPoints; ++k) {
+      const Point2& p = r.stored[size_t(k)];
+      if (p[0] < 0 || p[0] > r.width || p[1] < 0 || p[1] > r.height) q.points_outside.push_back(k);
+    }
+  return q;
+}
+
+Annotation aasce_annotation(const AasceRecord& r, const AasceQuirks& q, const std::string& image_ref) {
+  const Schema& s = schema_builtin("aasce-ap");
+  Annotation a;
+  a.image = image_ref;
+  a.schema = s.name;
+  a.points.resize(size_t(kPoints));
+  a.visible.assign(size_t(kPoints), true);
+  for (int v = 0; v < kVertebrae; ++v)
+    for (int k = 0; k < 4; ++k) a.points[size_t(4 * v + k)] = r.stored[size_t(4 * q.order[size_t(v)] + k)];
+  for (int k : q.points_outside)  // stored index -> anatomical index
+    for (int v = 0; v < kVertebrae; ++v)
+      if (q.order[size_t(v)] == k / 4) a.visible[size_t(4 * v + k % 4)] = false;
+  a.extra["flags"] = q.flags();
+  a.extra["stored_landmarks"] = nlohmann::json::array();
+  for (const auto& p : r.stored) a.extra["stored_landmarks"].push_back({p[0], p[1]});
+  a.extra["image_size"] = {r.width, r.height};
+  a.extra["reference_angles"] = {{"cobb1", r.angles[0]}, {"cobb2", r.angles[1]}, {"cobb3", r.angles[2]}};
+  a.extra["source"] = "aasce16-train row " + std::to_string(r.row);
+  return a;
+}
+
+nlohmann::json aasce_import(const std::string& src, const std::string& out, const AasceImportOptions& opt) {
+  const auto records = aasce_read(src, true);
+  const Schema& s = schema_builtin("aasce-ap");
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  SM_CHECK(fs::is_directory(out), "cannot create output folder '" << out << "': " << ec.message());
+  std::map<std::string, std::vector<std::string>> by_flag;
+  int regular = 0;
+  double max_dev = 0;
+  std::string max_dev_file;
+  for (const auto& r : records) {
+    const AasceQuirks q = aasce_quirks(r);
+    for (const auto& f : q.flags()) by_flag[f.substr(0, f.find(':'))].push_back(r.file);
+    regular += q.regular();
+    const fs::path img = fs::absolute(r.image_path).lexically_normal();
+    std::string ref = opt.absolute_paths ? img.string() : img.lexically_relative(fs::absolute(out)).string();
+    if (ref.empty()) ref = img.string();
+    annotation_write((fs::path(out) / fs::path(r.file).stem()).string() + ".json", aasce_annotation(r, q, ref), s);
+    // Reproduction check: the Cobb rule on the stored order against angles.csv.
+    const auto ang = angles_compute(s, r.stored, r.height, nullptr);
+    for (int k = 0; k < 3; ++k)
+      if (std::fabs(ang[size_t(k)] - r.angles[size_t(k)]) > max_dev)
+        max_dev = std::fabs(ang[size_t(k)] - r.angles[size_t(k)]), max_dev_file = r.file;
+  }
+  nlohmann::json rep;
+  rep["src"] = src;
+  rep["out"] = out;
+  rep["images"] = records.size();
+  rep["regular"] = regular;
+  rep["quirks"] = nlohmann::json::object();
+  for (const auto& [flag, files] : by_flag) rep["quirks"][flag] = {{"count", files.size()}, {"files", files}};
+  rep["cobb_stored_order_max_abs_diff_deg"] = max_dev;
+  rep["cobb_stored_order_max_abs_diff_file"] = max_dev_file;
+  return rep;
+}
+
+}  // namespace sm

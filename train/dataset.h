@@ -1,0 +1,28 @@
+// Dataset format (issue 3, method.md §2.1): either a folder holding one annotation JSON per image
+// (same stem; "image" relative to the JSON's folder or absolute) or a JSON-lines manifest with one
+// annotation object per line ("image" relative to the manifest's folder or absolute).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "models/annotation.h"
+
+namespace sm {
+
+struct DatasetEntry {
+  std::string source;      // where the annotation came from: "a/x.json" or "list.jsonl:12"
+  std::string image_path;  // resolved path of the image (absolute or relative to the working dir)
+  Annotation annotation;   // as read; annotation.image is the path as written in the file
+};
+
+struct DatasetOptions {
+  bool check_images_exist = true;  // fail when an entry's image file is missing
+  std::string schema;              // when set, every entry must use this schema
+};
+
+// `path` is a folder (every *.json in it, sorted by name; subfolders are not searched) or a
+// .jsonl manifest. Throws sm::Error naming the file (and line) on the first bad entry, an empty
+// dataset, or entries with mixed schemas.
+std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOptions& options = {});
+
+}  // namespace sm
