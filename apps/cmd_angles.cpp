@@ -57,7 +57,11 @@ void angles_run(const AnglesConfig& cfg) {
     if (cobb && e.annotation.extra.contains("stored_landmarks")) stored = stored_points(e, s);
     const auto angles = angles_compute(s, e.annotation.points, cobb ? image_height_get(e) : 0.0,
                                        stored.empty() ? nullptr : &stored);
-    nlohmann::json line = {{"image", e.annotation.image}, {"angles", angles_to_json(s, angles)}};
+    nlohmann::ordered_json line;  // "image" first, as in method.md §2.1
+    line["image"] = e.annotation.image;
+    line["angles"] = nlohmann::ordered_json::object();
+    for (size_t k = 0; k < angles.size(); ++k)
+      line["angles"][s.angles[k]] = std::isfinite(angles[k]) ? nlohmann::ordered_json(angles[k]) : nlohmann::ordered_json(nullptr);
     std::cout << line.dump() << "\n";
   }
   std::cout.flush();

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <unistd.h>
 
 #include "tensor/check.h"
 #include "tensor/file_io.h"

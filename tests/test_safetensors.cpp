@@ -16,10 +16,19 @@ using namespace sm;
 
 namespace {
 
+// A folder for this process's files, removed when the program ends.
+struct TempDir {
+  std::filesystem::path path;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("sm_test_safetensors_" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  static TempDir dir{std::filesystem::temp_directory_path() / ("sm_test_safetensors_" + std::to_string(getpid()))};
+  std::filesystem::create_directories(dir.path);
+  return (dir.path / name).string();
 }
 
 // A file built from a header string and raw data bytes, exactly as the spec lays it out.

@@ -77,7 +77,7 @@ void pelvis_draw(Drawer& dr, const SpineGeometry& g, Rng& rng) {
   for (int side = 0; side < 2; ++side) {  // iliac wings, the two sides projected apart
     Vec2 c = add(s1, {rng.uniform(-45, -5), rng.uniform(5, 35)});
     dr.ellipse(c, rng.uniform(55, 80), rng.uniform(45, 65), rng.uniform(-0.5, 0.3),
-               dr.fill(float(rng.uniform(0.06, 0.14)), float(rng.uniform(0.04, 0.12)), 2.5, 0.3f, 3.0));
+               dr.fill(float(rng.uniform(0.06, 0.14)), float(rng.uniform(0.04, 0.12)), 2.5, 0.1f, 3.0));
   }
   for (int i = 0; i < 2; ++i) {
     Vec2 h = g.femoral_head[size_t(i)];

@@ -161,6 +161,7 @@ SynthSample synth_generate(const Schema& schema, uint64_t seed, uint64_t index, 
 
   SynthSample out;
   out.image = std::move(density);
+  for (float& v : out.image.data) v = std::nearbyint(v * 65535.f);  // as stored in the 16-bit PNG
   out.image.bits = 16;
   out.image.format = "synthetic";
   out.image.pixel_spacing_mm = std::array<double, 2>{1.0 / T.scale, 1.0 / T.scale};
@@ -180,6 +181,8 @@ SynthSample synth_generate(const Schema& schema, uint64_t seed, uint64_t index, 
   a.extra["synthetic"] = {{"seed", seed},
                           {"index", index},
                           {"facing", T.flip ? "left" : "right"},
+                          {"rotation_deg", T.angle * 180.0 / M_PI},
+                          {"pixel_scale_px_per_mm", T.scale},
                           {"pathology", g.pathology},
                           {"sampled_lordosis_deg", g.lordosis_deg},
                           {"sampled_sacral_slope_deg", g.sacral_slope_deg},
@@ -191,7 +194,7 @@ void synth_write(const std::string& dir, const std::string& stem, const SynthSam
   SM_CHECK(bits == 8 || bits == 16, "synth: bits must be 8 or 16, got " << bits);
   Annotation a = sample.annotation;
   a.image = stem + ".png";
-  image_write_png(dir + "/" + stem + ".png", sample.image, {bits, 0.f, 1.f});
+  image_write_png(dir + "/" + stem + ".png", sample.image, {bits, 0.f, 65535.f});
   annotation_write(dir + "/" + stem + ".json", a, schema);
 }
 

@@ -18,7 +18,7 @@ struct SynthOptions {
 };
 
 struct SynthSample {
-  Image image;              // (size, size) intensities in [0, 1], bright = dense
+  Image image;              // (size, size) 16-bit intensities 0..65535 (integers), bright = dense
   Annotation annotation;    // schema landmarks (exact), pixel spacing, extra keys (femoral heads, ...)
 };
 
