@@ -82,13 +82,14 @@ void conv_shape_check(const ConvShape& cs) {
 cudnnMathType_t base_math(bool strict) { return strict ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH; }
 
 // Picks the first usable result: succeeded, fits the workspace limit, deterministic when asked,
-// no tensor-core math in strict mode.
+// never a conversion to half precision, no tensor-core math in strict mode.
 template <class Perf> Algo algo_pick(const char* dir, const Perf* perf, int count, bool deterministic, bool strict) {
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[i];
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kWorkspaceLimit) continue;
     if (deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
-    if (strict && (r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) continue;
+    if (r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;  // never down-convert to fp16
+    if (strict && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
     Algo a;
     a.algo = int(r.algo);
     a.workspace = r.memory;
@@ -152,25 +153,35 @@ void fwd_choose(ConvPlan& p, cudnnHandle_t h, const float* x, const float* wt, f
   p.fwd = algo_pick("forward", perf, count, p.deterministic, p.strict);
 }
 
-void bwd_choose(ConvPlan& p, cudnnHandle_t h, const float* x, const float* wt, const float* dy, size_t x_bytes,
-                size_t w_bytes) {
-  cudnnConvolutionBwdDataAlgoPerf_t dperf[kMaxAlgos];
-  cudnnConvolutionBwdFilterAlgoPerf_t fperf[kMaxAlgos];
-  int dcount = 0, fcount = 0;
+// Backward algorithms, each chosen on first need (a stem conv never needs backward-data, and its
+// weight pointer may then be null).
+void bwd_data_choose(ConvPlan& p, cudnnHandle_t h, const float* wt, const float* dy, size_t x_bytes) {
+  cudnnConvolutionBwdDataAlgoPerf_t perf[kMaxAlgos];
+  int count = 0;
   SM_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, base_math(p.strict)));
   if (p.deterministic) {
-    SM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, kMaxAlgos, &dcount, dperf));
-    SM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, kMaxAlgos, &fcount, fperf));
+    SM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, kMaxAlgos, &count, perf));
   } else {
-    // Find*Ex writes its outputs: scratch buffers, since backward accumulates into dx and dw.
-    DeviceBuffer ws(kWorkspaceLimit), dx(x_bytes), dw(w_bytes);
+    // Find*Ex writes its output: a scratch dx, since backward accumulates into the real one.
+    DeviceBuffer ws(kWorkspaceLimit), dx(x_bytes);
     SM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, wt, p.y, dy, p.conv, p.x, dx.as<float>(),
-                                                               kMaxAlgos, &dcount, dperf, ws.get(), kWorkspaceLimit));
-    SM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, x, p.y, dy, p.conv, p.w, dw.as<float>(),
-                                                                 kMaxAlgos, &fcount, fperf, ws.get(), kWorkspaceLimit));
+                                                               kMaxAlgos, &count, perf, ws.get(), kWorkspaceLimit));
   }
-  p.bwd_data = algo_pick("backward-data", dperf, dcount, p.deterministic, p.strict);
-  p.bwd_filter = algo_pick("backward-filter", fperf, fcount, p.deterministic, p.strict);
+  p.bwd_data = algo_pick("backward-data", perf, count, p.deterministic, p.strict);
+}
+
+void bwd_filter_choose(ConvPlan& p, cudnnHandle_t h, const float* x, const float* dy, size_t w_bytes) {
+  cudnnConvolutionBwdFilterAlgoPerf_t perf[kMaxAlgos];
+  int count = 0;
+  SM_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, base_math(p.strict)));
+  if (p.deterministic) {
+    SM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, kMaxAlgos, &count, perf));
+  } else {
+    DeviceBuffer ws(kWorkspaceLimit), dw(w_bytes);
+    SM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, x, p.y, dy, p.conv, p.w, dw.as<float>(),
+                                                                 kMaxAlgos, &count, perf, ws.get(), kWorkspaceLimit));
+  }
+  p.bwd_filter = algo_pick("backward-filter", perf, count, p.deterministic, p.strict);
 }
 
 }  // namespace
@@ -197,11 +208,9 @@ void conv2d_backward(const ConvShape& cs, const float* x, const float* weight, c
   if (dbias) channel_sum_add(cs.n, cs.k, cs.out_h() * cs.out_w(), dy, dbias, st);
   if (!dx && !dweight) return;
   cudnnHandle_t h = cudnn_get(st);
-  if (p.bwd_data.algo < 0)
-    bwd_choose(p, h, x, weight, dy, size_t(cs.n * cs.c * cs.h * cs.w) * sizeof(float),
-               size_t(cs.k * cs.c * cs.kh * cs.kw) * sizeof(float));
   const float one = 1.f;  // beta = 1: gradients accumulate
   if (dx) {
+    if (p.bwd_data.algo < 0) bwd_data_choose(p, h, weight, dy, size_t(cs.n * cs.c * cs.h * cs.w) * sizeof(float));
     DeviceBuffer ws(p.bwd_data.workspace);
     SM_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_data.math));
     SM_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, weight, p.y, dy, p.conv,
@@ -209,6 +218,7 @@ void conv2d_backward(const ConvShape& cs, const float* x, const float* weight, c
                                                 p.bwd_data.workspace, &one, p.x, dx));
   }
   if (dweight) {
+    if (p.bwd_filter.algo < 0) bwd_filter_choose(p, h, x, dy, size_t(cs.k * cs.c * cs.kh * cs.kw) * sizeof(float));
     DeviceBuffer ws(p.bwd_filter.workspace);
     SM_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_filter.math));
     SM_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, x, p.y, dy, p.conv,

@@ -4,6 +4,9 @@
 // Contract, as on the CPU (style.md rule 8): every backward ADDS into the gradients it is given
 // (input and parameter gradients alike; callers zero them first); a null gradient pointer means
 // "not needed". Reference: the CPU ops in layers/ and train/ (same formulas, same conventions).
+// Streams: scratch memory (workspaces, partial sums) is recycled in the order of the backend's
+// stream; an op given another stream must be followed by a synchronisation of that stream before
+// the next op runs on the backend's stream.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -178,6 +178,8 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
     net.train();
     DsntOutput out = net.forward_all(Var(b.images));
     Var loss = add(euclidean_loss(out.coords, b.targets), scale(js_regularizer(out.heatmaps, b.targets, cfg.sigma), cfg.js_lambda));
+    SM_CHECK(std::isfinite(loss.value().item()),
+             "dsnt-demo: the loss became " << loss.value().item() << " at step " << step << " (try a smaller --lr)");
     adam.zero_grad();
     backward(loss);
     const double gn = std::sqrt(tensor_sum_squares(params.groups()[0].grads));
