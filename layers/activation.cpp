@@ -5,9 +5,31 @@
 
 #include "layers/elementwise.h"
 
+#ifdef SPINEMARK_CUDA
+#include "cuda/ops_cuda.h"
+#endif
+
 namespace sm {
 
+#ifdef SPINEMARK_CUDA
+// The CUDA twin (cuda/elementwise.cu): same contract, float32 on the device.
+static Var relu_cuda(const Var& x) {
+  Tensor xc = x.value().contiguous();
+  SM_CHECK(xc.dtype() == DType::F32, "relu: CUDA tensors are float32, got " << xc.str());
+  Tensor y = Tensor::empty(xc.shape(), DType::F32, Device::CUDA);
+  cuda::relu_forward(xc.numel(), xc.f32(), y.f32());
+  return var_make_result(y, {x}, "relu", [x, xc](const Tensor& g) {
+    Var xv = x;
+    Tensor gc = g.contiguous();
+    cuda::relu_backward(xc.numel(), xc.f32(), gc.f32(), var_grad_buffer(xv).f32());
+  });
+}
+#endif
+
 Var relu(const Var& x) {
+#ifdef SPINEMARK_CUDA
+  if (x.value().device() == Device::CUDA) return relu_cuda(x);
+#endif
   check_cpu("relu", x.value());
   Tensor xc = x.value().contiguous();
   Tensor y = Tensor::empty(xc.shape(), xc.dtype());  // same shape as x

@@ -13,6 +13,7 @@
 // otherwise images run one after another and Eigen's GEMM and im2col use the threads.
 #include "layers/conv2d.h"
 
+#include <atomic>
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -233,6 +234,11 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, i
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }
 
+namespace {
+std::atomic<int64_t> g_forward_macs{0};
+}
+int64_t conv2d_forward_macs() { return g_forward_macs.load(); }
+
 Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams& p) {
   const Tensor& xv = x.value();
   const Tensor& wv = weight.value();
@@ -256,6 +262,7 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams&
     SM_CHECK(bias.value().dim() == 1 && bias.value().size(0) == g.cout && bias.value().dtype() == xv.dtype(),
              "conv2d: bias " << shape_str(bias.shape()) << " must be (" << g.cout << ") of x's dtype");
 
+  g_forward_macs += g.n * g.cout * g.ho * g.wo * g.cin * g.kh * g.kw;
   Tensor xc = xv.contiguous(), wc = wv.contiguous();
   Tensor y = Tensor::empty({g.n, g.cout, g.ho, g.wo}, xv.dtype());  // (N, Cout, Ho, Wo)
   Tensor bc = bias.defined() ? bias.value().contiguous() : Tensor();

@@ -29,6 +29,10 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, i
 // float32 or float64 (all the same dtype), CPU.
 Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams& p);
 
+// Multiply-accumulates of every conv2d forward since the program started (N·Cout·Ho·Wo·Cin·kh·kw
+// per call): benchmarks read it to count FLOPs from the network itself.
+int64_t conv2d_forward_macs();
+
 // Threading strategy (for benchmarks): 0 automatic, 1 split the batch over OpenMP threads,
 // 2 one image at a time with Eigen's multi-threaded GEMM.
 void conv2d_threading_set(int mode);

@@ -4,6 +4,10 @@
 
 #include <cmath>
 
+#ifdef SPINEMARK_CUDA
+#include "cuda/ops_cuda.h"
+#endif
+
 namespace sm {
 
 namespace {
@@ -23,6 +27,16 @@ template <class F> Tensor binary(const char* op, const Tensor& a, const Tensor& 
   });
   return out;
 }
+
+// CUDA twins of the in-place ops and sums (float32, contiguous): the gradient accumulation of
+// autograd (Var::grad_accumulate -> tensor_add_) and the optimizers' grad norm need them.
+#ifdef SPINEMARK_CUDA
+bool on_cuda(const Tensor& t) { return t.device() == Device::CUDA; }
+float* cuda_f32(const char* op, const Tensor& t) {
+  SM_CHECK(t.dtype() == DType::F32 && t.is_contiguous(), op << ": CUDA tensors must be contiguous float32, got " << t.str());
+  return static_cast<float*>(t.raw_data());
+}
+#endif
 
 template <class F> double reduce(const char* op, const Tensor& a, F f) {
   check_cpu(op, a);
@@ -51,6 +65,12 @@ Tensor tensor_scale(const Tensor& a, double s) {
 void tensor_axpy_(Tensor& dst, double alpha, const Tensor& src) {
   SM_CHECK(dst.numel() == src.numel() && dst.dtype() == src.dtype(),
            "tensor_axpy_: " << dst.str() << " += alpha * " << src.str());
+#ifdef SPINEMARK_CUDA
+  if (on_cuda(dst) && on_cuda(src)) {
+    cuda::axpy(dst.numel(), float(alpha), cuda_f32("tensor_axpy_", src), cuda_f32("tensor_axpy_", dst));
+    return;
+  }
+#endif
   check_cpu("tensor_axpy_", dst);
   SM_CHECK(dst.is_contiguous() && src.is_contiguous(), "tensor_axpy_ needs contiguous tensors");
   dispatch_float(dst.dtype(), [&](auto zero) {
@@ -66,6 +86,12 @@ void tensor_axpy_(Tensor& dst, double alpha, const Tensor& src) {
 
 void tensor_add_(Tensor& dst, const Tensor& src) {
   SM_CHECK(dst.numel() == src.numel() && dst.dtype() == src.dtype(), "tensor_add_: " << dst.str() << " += " << src.str());
+#ifdef SPINEMARK_CUDA
+  if (on_cuda(dst) && on_cuda(src)) {
+    cuda::axpy(dst.numel(), 1.f, cuda_f32("tensor_add_", src), cuda_f32("tensor_add_", dst));
+    return;
+  }
+#endif
   check_cpu("tensor_add_", dst);
   dispatch_float(dst.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -78,6 +104,12 @@ void tensor_add_(Tensor& dst, const Tensor& src) {
 }
 
 void tensor_scale_(Tensor& dst, double s) {
+#ifdef SPINEMARK_CUDA
+  if (on_cuda(dst)) {
+    cuda::scale(dst.numel(), float(s), cuda_f32("tensor_scale_", dst));
+    return;
+  }
+#endif
   check_cpu("tensor_scale_", dst);
   dispatch_float(dst.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -87,9 +119,19 @@ void tensor_scale_(Tensor& dst, double s) {
   });
 }
 
-double tensor_sum(const Tensor& a) { return reduce("tensor_sum", a, [](double x) { return x; }); }
+double tensor_sum(const Tensor& a) {
+#ifdef SPINEMARK_CUDA
+  if (on_cuda(a)) return cuda::sum(a.numel(), cuda_f32("tensor_sum", a));
+#endif
+  return reduce("tensor_sum", a, [](double x) { return x; });
+}
 double tensor_mean(const Tensor& a) { return a.numel() ? tensor_sum(a) / double(a.numel()) : 0.0; }
-double tensor_sum_squares(const Tensor& a) { return reduce("tensor_sum_squares", a, [](double x) { return x * x; }); }
+double tensor_sum_squares(const Tensor& a) {
+#ifdef SPINEMARK_CUDA
+  if (on_cuda(a)) return cuda::sum_squares(a.numel(), cuda_f32("tensor_sum_squares", a));
+#endif
+  return reduce("tensor_sum_squares", a, [](double x) { return x * x; });
+}
 
 double tensor_max_abs(const Tensor& a) {
   double m = 0.0;

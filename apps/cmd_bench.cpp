@@ -1,0 +1,206 @@
+// `spinemark bench`: the peer benchmark's cases (../shared/bench/README.md) run by our engine,
+// printing one JSON object per line with the peer's keys, so that `peer_torch.py` and this
+// command can be compared side by side (bench/compare.sh alternates them in one run).
+// Cases: coarse/refine/detect networks (ResNet-18 backbone, output stride 16, DSNT head):
+// infer_bs1, infer_bsN, train_step (forward + Euclidean + JS + backward + Adam); conv3x3 layers.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include "apps/command.h"
+#include "layers/dsnt.h"
+#include "layers/dsnt_losses.h"
+#include "layers/elementwise.h"
+#include "layers/parameter_buffer.h"
+#include "models/dsnt_net.h"
+#include "tensor/rng.h"
+#include "train/optimizer.h"
+
+namespace {
+
+using namespace sm;
+using Clock = std::chrono::steady_clock;
+
+struct BenchArgs {
+  std::string model = "all";
+  int threads = 2, steps = 10, warmup = 3, infer_reps = 20, conv_reps = 10;
+};
+
+struct Case {
+  const char* name;
+  int64_t k, h, w, batch;
+};
+const Case kCases[] = {{"coarse", 22, 256, 256, 8}, {"refine", 4, 128, 128, 32}, {"detect", 6, 256, 256, 8}};
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double maxrss_mib() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+double round_to(double v, int digits) {
+  const double f = std::pow(10.0, digits);
+  return std::round(v * f) / f;
+}
+nlohmann::json stats(std::vector<double> ts) {
+  std::sort(ts.begin(), ts.end());
+  const size_t n = ts.size();
+  const double median = n % 2 ? ts[n / 2] : 0.5 * (ts[n / 2 - 1] + ts[n / 2]);
+  return {{"median_s", round_to(median, 5)}, {"min_s", round_to(ts.front(), 5)}, {"max_s", round_to(ts.back(), 5)}, {"n", n}};
+}
+void emit(const nlohmann::json& j) {
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+}
+Tensor random_tensor(const Shape& s, Rng& rng, double lo, double hi) {
+  Tensor t = Tensor::empty(s);
+  tensor_fill_uniform(t, rng, lo, hi);
+  return t;
+}
+
+// The peer's HeatmapNet: ResNet-18 widths, stage 4 at stride 1 without dilation (output stride 16).
+DsntNetConfig bench_network(int64_t k) {
+  DsntNetConfig c;
+  c.backbone.depth = 18;
+  c.backbone.widths = {64, 128, 256, 512};
+  c.backbone.in_channels = 1;
+  c.backbone.output_stride = 16;
+  c.backbone.dilate = false;
+  c.landmarks = k;
+  return c;
+}
+
+void bench_model(const Case& cs, const BenchArgs& a) {
+  Rng rng(0);
+  DsntNet net(bench_network(cs.k), rng);
+  const double rss_model = maxrss_mib();
+  // FLOPs from the network itself: conv MACs of one batch-1 forward.
+  int64_t fwd_macs;
+  {
+    NoGradGuard ng;
+    net.eval();
+    const int64_t before = conv2d_forward_macs();
+    net.forward_all(Var(Tensor::zeros({1, 1, cs.h, cs.w})));
+    fwd_macs = conv2d_forward_macs() - before;
+  }
+  const int64_t stem_macs = 64 * 49 * (cs.h / 2) * (cs.w / 2);
+  const double train_flops_img = 2.0 * double(3 * fwd_macs - stem_macs);
+  const int64_t hm = cs.h / 16;
+  nlohmann::json common = {{"model", cs.name}, {"threads", omp_get_max_threads()}, {"memory_format", "nchw"},
+                           {"K", cs.k}, {"input", {1, cs.h, cs.w}}, {"batch", cs.batch}, {"heatmap", {hm, hm}},
+                           {"params", net.parameter_count()}, {"fwd_gmacs_per_img", round_to(fwd_macs / 1e9, 4)},
+                           {"fwd_gflop_per_img", round_to(2 * fwd_macs / 1e9, 4)},
+                           {"train_gflop_per_img", round_to(train_flops_img / 1e9, 4)}, {"engine", "spinemark"}};
+
+  auto infer = [&](int64_t batch, int reps, const char* name) {
+    NoGradGuard ng;
+    net.eval();
+    Var x(random_tensor({batch, 1, cs.h, cs.w}, rng, -1, 1));
+    std::vector<double> ts;
+    for (int i = 0; i < a.warmup + reps; ++i) {
+      auto t0 = Clock::now();
+      net.forward_all(x);
+      if (i >= a.warmup) ts.push_back(seconds_since(t0));
+    }
+    nlohmann::json s = stats(ts), j = common;
+    const double med = s["median_s"];
+    j.update(s);
+    j["bench"] = name;
+    j["img_per_s"] = round_to(double(batch) / med, 2);
+    j["gflops_achieved"] = round_to(2.0 * double(fwd_macs) * double(batch) / med / 1e9, 2);
+    j["maxrss_mib"] = round_to(maxrss_mib(), 1);
+    if (batch == 1) j["maxrss_before_mib"] = round_to(rss_model, 1);
+    emit(j);
+  };
+  infer(1, a.infer_reps, "infer_bs1");
+  infer(cs.batch, std::max(3, a.infer_reps / 4), "infer_bsN");
+
+  // Training step: forward + mean Euclidean + mean JS + backward + Adam, BN in training mode.
+  net.train();
+  ParameterBuffer params(net);
+  Adam adam(params, AdamConfig{});
+  Rng g(1);
+  Var x(random_tensor({cs.batch, 1, cs.h, cs.w}, g, -1, 1));
+  Tensor tc = random_tensor({cs.batch, cs.k, 2}, g, -0.9, 0.9);
+  std::vector<double> ts, losses;
+  for (int i = 0; i < a.warmup + a.steps; ++i) {
+    auto t0 = Clock::now();
+    adam.zero_grad();
+    DsntOutput out = net.forward_all(x);
+    Var loss = add(euclidean_loss(out.coords, tc), js_regularizer(out.heatmaps, tc, 1.0));
+    backward(loss);
+    adam.step();
+    losses.push_back(loss.value().item());
+    if (i >= a.warmup) ts.push_back(seconds_since(t0));
+  }
+  nlohmann::json s = stats(ts), j = common;
+  const double med = s["median_s"];
+  j.update(s);
+  j["bench"] = "train_step";
+  j["img_per_s"] = round_to(double(cs.batch) / med, 2);
+  j["gflops_achieved"] = round_to(train_flops_img * double(cs.batch) / med / 1e9, 2);
+  j["loss_first"] = round_to(losses.front(), 4);
+  j["loss_last"] = round_to(losses.back(), 4);
+  j["maxrss_mib"] = round_to(maxrss_mib(), 1);
+  emit(j);
+}
+
+void bench_convs(const BenchArgs& a) {
+  const int64_t n = 8;
+  for (auto [c, hw] : std::vector<std::pair<int64_t, int64_t>>{{64, 64}, {128, 32}, {256, 16}, {512, 16}}) {
+    Rng rng(0);
+    Var w(random_tensor({c, c, 3, 3}, rng, -0.05, 0.05), true);
+    Var x(random_tensor({n, c, hw, hw}, rng, -1, 1), true);
+    const double macs = double(n * c * c * 9 * hw * hw);
+    std::vector<double> tf, tb, tot;
+    for (int i = 0; i < a.warmup + a.conv_reps; ++i) {
+      x.grad_release();
+      w.grad_release();
+      auto t0 = Clock::now();
+      Var y = conv2d(x, w, Var(), Conv2dParams::make(1, 1));
+      const double f = seconds_since(t0);
+      auto t1 = Clock::now();
+      backward(y, Tensor::full(y.shape(), 1.0));
+      const double b = seconds_since(t1);
+      if (i >= a.warmup) tf.push_back(f), tb.push_back(b), tot.push_back(f + b);
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    };
+    const double f = median(tf), b = median(tb), ft = median(tot);
+    emit({{"bench", "conv3x3"}, {"threads", omp_get_max_threads()}, {"memory_format", "nchw"}, {"N", n}, {"C", c},
+          {"H", hw}, {"W", hw}, {"backend", "im2col+eigen"}, {"reps", a.conv_reps}, {"fwd_gflop", round_to(2 * macs / 1e9, 3)},
+          {"fwd_ms", round_to(f * 1e3, 2)}, {"bwd_ms", round_to(b * 1e3, 2)}, {"fwdbwd_ms", round_to(ft * 1e3, 2)},
+          {"fwd_gflops", round_to(2 * macs / f / 1e9, 1)}, {"bwd_gflops", round_to(4 * macs / b / 1e9, 1)},
+          {"fwdbwd_gflops", round_to(6 * macs / ft / 1e9, 1)}, {"engine", "spinemark"}});
+  }
+}
+
+void bench_run(const BenchArgs& a) {
+  omp_set_num_threads(a.threads);
+  for (const Case& cs : kCases)
+    if (a.model == "all" || a.model == cs.name) bench_model(cs, a);
+  if (a.model == "all" || a.model == "convs") bench_convs(a);
+}
+
+void bench_setup(CLI::App& root) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* sub = root.add_subcommand("bench", "Run the peer benchmark's cases (JSON lines with peer_torch.py's keys)");
+  sub->add_option("--model", a->model, "all, convs, coarse, refine or detect")
+      ->check(CLI::IsMember({"all", "convs", "coarse", "refine", "detect"}))
+      ->capture_default_str();
+  sub->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
+  sub->add_option("--steps", a->steps, "Timed training steps (after --warmup)")->capture_default_str();
+  sub->add_option("--warmup", a->warmup, "Untimed repetitions first")->capture_default_str();
+  sub->add_option("--infer-reps", a->infer_reps, "Timed batch-1 inferences")->capture_default_str();
+  sub->add_option("--conv-reps", a->conv_reps, "Timed repetitions per conv layer")->capture_default_str();
+  sub->callback([a] { bench_run(*a); });
+}
+
+}  // namespace
+
+SM_REGISTER_COMMAND(bench, 50, bench_setup);
