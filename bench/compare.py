@@ -27,6 +27,8 @@ def run(cmd):
 def key(r):
     if r["bench"] == "conv3x3":
         return ("conv3x3", "C%d %dx%d" % (r["C"], r["H"], r["W"]))
+    if "model" not in r or "median_s" not in r:
+        return None  # environment or profile records
     return (r["bench"], r["model"])
 
 
@@ -50,7 +52,9 @@ def main():
             for rec in run(cmd):
                 rec["round"], rec["engine"] = r, name
                 raw.append(rec)
-                t = rec.get("median_s", rec.get("fwdbwd_ms", 0) / 1e3)
+                if key(rec) is None:
+                    continue
+                t = rec["median_s"] if "median_s" in rec else rec["fwdbwd_ms"] / 1e3
                 dest.setdefault(key(rec), []).append(t)
     if a.json:
         with open(a.json, "w") as f:
