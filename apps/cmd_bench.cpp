@@ -3,6 +3,9 @@
 // command can be compared side by side (bench/compare.sh alternates them in one run).
 // Cases: coarse/refine/detect networks (ResNet-18 backbone, output stride 16, DSNT head):
 // infer_bs1, infer_bsN, train_step (forward + Euclidean + JS + backward + Adam); conv3x3 layers.
+// `--device cuda` runs the same cases on the GPU (network, inputs and targets on the device; the
+// clock is read after synchronising the device; cuDNN algorithms measured like torch's
+// cudnn.benchmark, TF32 allowed, as peer_torch.py --device cuda).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,8 +19,13 @@
 #include "layers/elementwise.h"
 #include "layers/parameter_buffer.h"
 #include "models/dsnt_net.h"
+#include "tensor/device_backend.h"
 #include "tensor/rng.h"
 #include "train/optimizer.h"
+
+#ifdef SPINEMARK_CUDA
+#include "cuda/backend.h"
+#endif
 
 namespace {
 
@@ -26,6 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
   std::string model = "all";
+  std::string device = "cpu";
   int threads = 2, steps = 10, warmup = 3, infer_reps = 20, conv_reps = 10;
 };
 
@@ -55,10 +64,22 @@ void emit(const nlohmann::json& j) {
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
 }
-Tensor random_tensor(const Shape& s, Rng& rng, double lo, double hi) {
+// Random values drawn on the host (same values for every device), then moved to `dev`.
+Tensor random_tensor(const Shape& s, Rng& rng, double lo, double hi, Device dev = Device::CPU) {
   Tensor t = Tensor::empty(s);
   tensor_fill_uniform(t, rng, lo, hi);
-  return t;
+  return t.to(dev);
+}
+// Waits for queued GPU work, so that the clock read next measures it.
+void device_sync(Device dev) {
+  if (dev == Device::CUDA) device_backend().synchronize();
+}
+double gpu_peak_mib() {
+#ifdef SPINEMARK_CUDA
+  return double(cuda::memory_stats().peak_in_use) / double(1 << 20);
+#else
+  return 0.0;
+#endif
 }
 
 // The peer's HeatmapNet: ResNet-18 widths, stage 4 at stride 1 without dilation (output stride 16).
@@ -73,9 +94,10 @@ DsntNetConfig bench_network(int64_t k) {
   return c;
 }
 
-void bench_model(const Case& cs, const BenchArgs& a) {
+void bench_model(const Case& cs, const BenchArgs& a, Device dev) {
   Rng rng(0);
   DsntNet net(bench_network(cs.k), rng);
+  net.to_device(dev);
   const double rss_model = maxrss_mib();
   // FLOPs from the network itself: conv MACs of one batch-1 forward.
   int64_t fwd_macs;
@@ -83,7 +105,7 @@ void bench_model(const Case& cs, const BenchArgs& a) {
     NoGradGuard ng;
     net.eval();
     const int64_t before = conv2d_forward_macs();
-    net.forward_all(Var(Tensor::zeros({1, 1, cs.h, cs.w})));
+    net.forward_all(Var(Tensor::zeros({1, 1, cs.h, cs.w}, DType::F32, dev)));
     fwd_macs = conv2d_forward_macs() - before;
   }
   const int64_t stem_macs = 64 * 49 * (cs.h / 2) * (cs.w / 2);
@@ -93,16 +115,19 @@ void bench_model(const Case& cs, const BenchArgs& a) {
                            {"K", cs.k}, {"input", {1, cs.h, cs.w}}, {"batch", cs.batch}, {"heatmap", {hm, hm}},
                            {"params", net.parameter_count()}, {"fwd_gmacs_per_img", round_to(fwd_macs / 1e9, 4)},
                            {"fwd_gflop_per_img", round_to(2 * fwd_macs / 1e9, 4)},
-                           {"train_gflop_per_img", round_to(train_flops_img / 1e9, 4)}, {"engine", "spinemark"}};
+                           {"train_gflop_per_img", round_to(train_flops_img / 1e9, 4)}, {"engine", "spinemark"},
+                           {"device", device_name(dev)}};
 
   auto infer = [&](int64_t batch, int reps, const char* name) {
     NoGradGuard ng;
     net.eval();
-    Var x(random_tensor({batch, 1, cs.h, cs.w}, rng, -1, 1));
+    Var x(random_tensor({batch, 1, cs.h, cs.w}, rng, -1, 1, dev));
     std::vector<double> ts;
     for (int i = 0; i < a.warmup + reps; ++i) {
+      device_sync(dev);
       auto t0 = Clock::now();
       net.forward_all(x);
+      device_sync(dev);
       if (i >= a.warmup) ts.push_back(seconds_since(t0));
     }
     nlohmann::json s = stats(ts), j = common;
@@ -123,18 +148,21 @@ void bench_model(const Case& cs, const BenchArgs& a) {
   ParameterBuffer params(net);
   Adam adam(params, AdamConfig{});
   Rng g(1);
-  Var x(random_tensor({cs.batch, 1, cs.h, cs.w}, g, -1, 1));
-  Tensor tc = random_tensor({cs.batch, cs.k, 2}, g, -0.9, 0.9);
-  std::vector<double> ts, losses;
+  Var x(random_tensor({cs.batch, 1, cs.h, cs.w}, g, -1, 1, dev));
+  Tensor tc = random_tensor({cs.batch, cs.k, 2}, g, -0.9, 0.9, dev);
+  std::vector<double> ts;
+  std::vector<Tensor> losses;  // read after the timed loop: item() would synchronise each step
   for (int i = 0; i < a.warmup + a.steps; ++i) {
+    device_sync(dev);
     auto t0 = Clock::now();
     adam.zero_grad();
     DsntOutput out = net.forward_all(x);
     Var loss = add(euclidean_loss(out.coords, tc), js_regularizer(out.heatmaps, tc, 1.0));
     backward(loss);
     adam.step();
-    losses.push_back(loss.value().item());
+    device_sync(dev);
     if (i >= a.warmup) ts.push_back(seconds_since(t0));
+    losses.push_back(loss.value());
   }
   nlohmann::json s = stats(ts), j = common;
   const double med = s["median_s"];
@@ -142,28 +170,34 @@ void bench_model(const Case& cs, const BenchArgs& a) {
   j["bench"] = "train_step";
   j["img_per_s"] = round_to(double(cs.batch) / med, 2);
   j["gflops_achieved"] = round_to(train_flops_img * double(cs.batch) / med / 1e9, 2);
-  j["loss_first"] = round_to(losses.front(), 4);
-  j["loss_last"] = round_to(losses.back(), 4);
+  j["loss_first"] = round_to(losses.front().item(), 4);
+  j["loss_last"] = round_to(losses.back().item(), 4);
   j["maxrss_mib"] = round_to(maxrss_mib(), 1);
+  if (dev == Device::CUDA) j["gpu_max_alloc_mib"] = round_to(gpu_peak_mib(), 1);
   emit(j);
 }
 
-void bench_convs(const BenchArgs& a) {
+void bench_convs(const BenchArgs& a, Device dev) {
   const int64_t n = 8;
   for (auto [c, hw] : std::vector<std::pair<int64_t, int64_t>>{{64, 64}, {128, 32}, {256, 16}, {512, 16}}) {
     Rng rng(0);
-    Var w(random_tensor({c, c, 3, 3}, rng, -0.05, 0.05), true);
-    Var x(random_tensor({n, c, hw, hw}, rng, -1, 1), true);
+    Var w(random_tensor({c, c, 3, 3}, rng, -0.05, 0.05, dev), true);
+    Var x(random_tensor({n, c, hw, hw}, rng, -1, 1, dev), true);
     const double macs = double(n * c * c * 9 * hw * hw);
     std::vector<double> tf, tb, tot;
     for (int i = 0; i < a.warmup + a.conv_reps; ++i) {
       x.grad_release();
       w.grad_release();
+      device_sync(dev);
       auto t0 = Clock::now();
       Var y = conv2d(x, w, Var(), Conv2dParams::make(1, 1));
+      device_sync(dev);
       const double f = seconds_since(t0);
+      Tensor seed = Tensor::full(y.shape(), 1.0, DType::F32, dev);
+      device_sync(dev);
       auto t1 = Clock::now();
-      backward(y, Tensor::full(y.shape(), 1.0));
+      backward(y, seed);
+      device_sync(dev);
       const double b = seconds_since(t1);
       if (i >= a.warmup) tf.push_back(f), tb.push_back(b), tot.push_back(f + b);
     }
@@ -173,18 +207,48 @@ void bench_convs(const BenchArgs& a) {
     };
     const double f = median(tf), b = median(tb), ft = median(tot);
     emit({{"bench", "conv3x3"}, {"threads", omp_get_max_threads()}, {"memory_format", "nchw"}, {"N", n}, {"C", c},
-          {"H", hw}, {"W", hw}, {"backend", "im2col+eigen"}, {"reps", a.conv_reps}, {"fwd_gflop", round_to(2 * macs / 1e9, 3)},
+          {"H", hw}, {"W", hw}, {"backend", dev == Device::CUDA ? "cudnn" : "im2col+eigen"}, {"device", device_name(dev)},
+          {"reps", a.conv_reps}, {"fwd_gflop", round_to(2 * macs / 1e9, 3)},
           {"fwd_ms", round_to(f * 1e3, 2)}, {"bwd_ms", round_to(b * 1e3, 2)}, {"fwdbwd_ms", round_to(ft * 1e3, 2)},
           {"fwd_gflops", round_to(2 * macs / f / 1e9, 1)}, {"bwd_gflops", round_to(4 * macs / b / 1e9, 1)},
           {"fwdbwd_gflops", round_to(6 * macs / ft / 1e9, 1)}, {"engine", "spinemark"}});
   }
 }
 
+// The device of --device: "cuda" needs a CUDA build and a usable GPU (fails with the reason).
+Device bench_device(const std::string& name) {
+  if (name == "cpu") {
+    cuda_force_off(true);
+    return Device::CPU;
+  }
+#ifdef SPINEMARK_CUDA
+  SM_CHECK(cuda_available(), "bench --device cuda: no usable GPU (" << cuda::device_describe() << ")");
+  cuda::deterministic_mode_set(false);  // measured algorithms, as torch.backends.cudnn.benchmark
+  cuda::strict_mode_set(false);         // TF32 where the GPU has it, as the peer
+  return Device::CUDA;
+#else
+  SM_FAIL("bench --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
+#endif
+}
+
 void bench_run(const BenchArgs& a) {
   omp_set_num_threads(a.threads);
+  const Device dev = bench_device(a.device);
+  if (a.model == "all") {
+    nlohmann::json env = {{"bench", "env"}, {"engine", "spinemark"}, {"threads", omp_get_max_threads()},
+                          {"steps", a.steps}, {"warmup", a.warmup}, {"device", a.device}};
+#ifdef SPINEMARK_CUDA
+    if (dev == Device::CUDA) {
+      env["gpu"] = cuda::device_describe();
+      env["tf32"] = cuda::tf32_active();
+      env["cudnn_deterministic"] = cuda::deterministic_mode();
+    }
+#endif
+    emit(env);
+  }
   for (const Case& cs : kCases)
-    if (a.model == "all" || a.model == cs.name) bench_model(cs, a);
-  if (a.model == "all" || a.model == "convs") bench_convs(a);
+    if (a.model == "all" || a.model == cs.name) bench_model(cs, a, dev);
+  if (a.model == "all" || a.model == "convs") bench_convs(a, dev);
 }
 
 void bench_setup(CLI::App& root) {
@@ -192,6 +256,9 @@ void bench_setup(CLI::App& root) {
   CLI::App* sub = root.add_subcommand("bench", "Run the peer benchmark's cases (JSON lines with peer_torch.py's keys)");
   sub->add_option("--model", a->model, "all, convs, coarse, refine or detect")
       ->check(CLI::IsMember({"all", "convs", "coarse", "refine", "detect"}))
+      ->capture_default_str();
+  sub->add_option("--device", a->device, "cpu, or cuda (needs a CUDA build and a GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   sub->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
   sub->add_option("--steps", a->steps, "Timed training steps (after --warmup)")->capture_default_str();

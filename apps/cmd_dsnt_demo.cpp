@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include "apps/command.h"
+#include "tensor/device_backend.h"
 #include "train/dsnt_demo.h"
 
 namespace {
@@ -11,16 +12,27 @@ namespace {
 struct DemoArgs {
   sm::BlobDemoConfig cfg;
   int threads = 0;
+  std::string device = "cpu";
 };
 
-void demo_run(const DemoArgs& a) {
+void demo_run(DemoArgs a) {
   if (a.threads > 0) omp_set_num_threads(a.threads);
+  if (a.device == "cuda") {
+#ifndef SPINEMARK_CUDA
+    SM_FAIL("dsnt-demo --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
+#endif
+    SM_CHECK(sm::cuda_available(), "dsnt-demo --device cuda: no usable CUDA device on this machine");
+    a.cfg.device = sm::Device::CUDA;
+  } else {
+    sm::cuda_force_off(true);
+  }
   const sm::BlobDemoConfig& c = a.cfg;
   std::printf("+---------------- spinemark dsnt-demo ----------------+\n");
   std::printf("| seed %-6llu image %dx%d  width %-3d batch %-3d        |\n", (unsigned long long)c.seed, c.image_size, c.image_size, c.width, c.batch);
   std::printf("| steps %-5d Adam lr %-8.2g cosine, warm-up %-4d     |\n", c.steps, c.lr, c.warmup_steps);
   std::printf("| loss: Euclidean + %.2g * JS(sigma %.2g px)             |\n", c.js_lambda, c.sigma);
   std::printf("| threads %-3d  out %-33s |\n", omp_get_max_threads(), c.out_dir.empty() ? "(no pictures)" : c.out_dir.c_str());
+  std::printf("| device %-44s |\n", sm::device_name(c.device));
   std::printf("+-----------------------------------------------------+\n");
   const int every = std::max(1, c.steps / 20);
   sm::BlobDemoResult r = sm::blob_demo_run(c, [&](const sm::BlobDemoProgress& p) {
@@ -49,6 +61,9 @@ void demo_setup(CLI::App& root) {
   sub->add_option("--test-images", args->cfg.test_images, "Held-out images")->capture_default_str();
   sub->add_option("--out", args->cfg.out_dir, "Folder for PNG snapshots ('' for none)")->capture_default_str();
   sub->add_option("--threads", args->threads, "CPU threads (0: OpenMP default)")->capture_default_str();
+  sub->add_option("--device", args->device, "cpu, or cuda (needs a CUDA build and a GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   sub->callback([args] { demo_run(*args); });
 }
 

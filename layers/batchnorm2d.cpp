@@ -11,7 +11,9 @@
 #include <cmath>
 #include <vector>
 
+#include "layers/cuda_glue.h"
 #include "layers/elementwise.h"
+#include "tensor/ops.h"
 
 namespace sm {
 
@@ -91,13 +93,64 @@ template <class T> void bn_backward(const BnGeom& g, bool training, const T* x, 
   }
 }
 
+#ifdef SPINEMARK_CUDA
+// The CUDA twin (cuda/batchnorm.cu). Training saves the batch mean and 1/sqrt(var + eps) per
+// channel for backward; eval keeps copies of the running statistics it used (they are (C): the
+// backward must see the values of this forward even if a later training step updates them).
+Var batchnorm2d_cuda(const Var& x, const Var& weight, const Var& bias, Tensor* running_mean, Tensor* running_var,
+                     bool training, const BatchNormParams& p, const BnGeom& g, int64_t h, int64_t w) {
+  const char* op = "batchnorm2d";
+  Tensor xc = x.value().contiguous();
+  Tensor y = cuda_empty(xc.shape());  // (N, C, H, W)
+  float* rm = running_mean ? cuda_f32_ptr(op, *running_mean) : nullptr;
+  float* rv = running_var ? cuda_f32_ptr(op, *running_var) : nullptr;
+  const float* wp = cuda_value_ptr(op, weight);
+  Tensor saved_a, saved_b;  // training: mean, invstd (C); eval: running mean, running var (C)
+  if (training) {
+    saved_a = cuda_empty({g.c}), saved_b = cuda_empty({g.c});
+    cuda::batchnorm_forward_train(g.n, g.c, h, w, cuda_f32_ptr(op, xc), wp, cuda_value_ptr(op, bias), rm, rv,
+                                  p.momentum, p.eps, cuda_f32_ptr(op, y), cuda_f32_ptr(op, saved_a),
+                                  cuda_f32_ptr(op, saved_b));
+  } else {
+    const bool backward_needed =
+        grad_mode_enabled() && (x.requires_grad() || weight.requires_grad() || bias.requires_grad());
+    if (backward_needed) saved_a = running_mean->clone(), saved_b = running_var->clone();  // not for inference
+    cuda::batchnorm_forward_eval(g.n, g.c, h, w, cuda_f32_ptr(op, xc), wp, cuda_value_ptr(op, bias), rm, rv, p.eps,
+                                 cuda_f32_ptr(op, y));
+  }
+  std::vector<Var> inputs{x};
+  if (weight.defined()) inputs.push_back(weight);
+  if (bias.defined()) inputs.push_back(bias);
+  const double eps = p.eps;
+  return var_make_result(y, inputs, op, [x, weight, bias, xc, g, h, w, training, saved_a, saved_b, eps](const Tensor& gy) {
+    const char* op = "batchnorm2d";
+    Tensor gc = gy.contiguous();
+    float* dx = cuda_grad_ptr(op, x);
+    float* dw = cuda_grad_ptr(op, weight);
+    float* db = cuda_grad_ptr(op, bias);
+    if (training)
+      cuda::batchnorm_backward_train(g.n, g.c, h, w, cuda_f32_ptr(op, xc), cuda_value_ptr(op, weight),
+                                     cuda_f32_ptr(op, saved_a), cuda_f32_ptr(op, saved_b), cuda_f32_ptr(op, gc), dx, dw, db);
+    else
+      cuda::batchnorm_backward_eval(g.n, g.c, h, w, cuda_f32_ptr(op, xc), cuda_value_ptr(op, weight),
+                                    cuda_f32_ptr(op, saved_a), cuda_f32_ptr(op, saved_b), eps, cuda_f32_ptr(op, gc), dx,
+                                    dw, db);
+  });
+}
+#endif
+
 }  // namespace
 
 Var batchnorm2d(const Var& x, const Var& weight, const Var& bias, Tensor* running_mean, Tensor* running_var,
                 bool training, const BatchNormParams& p) {
   const Tensor& xv = x.value();
   SM_CHECK(xv.dim() == 4, "batchnorm2d: x " << shape_str(xv.shape()) << " must be (N, C, H, W)");
-  check_cpu("batchnorm2d", xv);
+#ifdef SPINEMARK_CUDA
+  const bool on_gpu = xv.device() == Device::CUDA;
+#else
+  const bool on_gpu = false;
+#endif
+  if (!on_gpu) check_cpu("batchnorm2d", xv);
   const BnGeom g{xv.size(0), xv.size(1), xv.size(2) * xv.size(3)};
   for (const Var* v : {&weight, &bias})
     if (v->defined())
@@ -112,6 +165,9 @@ Var batchnorm2d(const Var& x, const Var& weight, const Var& bias, Tensor* runnin
   SM_CHECK(training || (running_mean && running_var), "batchnorm2d: eval mode needs the running statistics");
   SM_CHECK(!training || g.m() > 1, "batchnorm2d: training needs more than 1 value per channel, x is "
                                        << shape_str(xv.shape()));
+#ifdef SPINEMARK_CUDA
+  if (on_gpu) return batchnorm2d_cuda(x, weight, bias, running_mean, running_var, training, p, g, xv.size(2), xv.size(3));
+#endif
 
   Tensor xc = xv.contiguous();
   std::vector<double> mean(g.c), var(g.c), invstd(g.c), gamma(g.c, 1.0), beta(g.c, 0.0);
@@ -177,6 +233,13 @@ Var BatchNorm2d::forward(const Var& x) {
   Var y = batchnorm2d(x, weight_, bias_, &running_mean_.value_mut(), &running_var_.value_mut(), training(), p_);
   if (training()) {
     Tensor& nbt = num_batches_tracked_.value_mut();  // ()
+#ifdef SPINEMARK_CUDA
+    if (nbt.device() == Device::CUDA) {  // += 1 on the device: no host round trip per layer
+      static const Tensor one = Tensor::full({}, 1.0, DType::F32, Device::CUDA);
+      tensor_add_(nbt, one);
+      return y;
+    }
+#endif
     nbt.fill_(nbt.item() + 1.0);
   }
   return y;

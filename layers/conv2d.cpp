@@ -20,6 +20,7 @@
 #include <cmath>
 #include <vector>
 
+#include "layers/cuda_glue.h"
 #include "layers/elementwise.h"
 
 namespace sm {
@@ -226,6 +227,28 @@ template <class T> void conv_backward(const ConvGeom& g, const T* x, const T* w,
   }
 }
 
+#ifdef SPINEMARK_CUDA
+// The CUDA twin (cuda/conv_cudnn.cpp, cuDNN): same geometry, same contract; the backward adds into
+// the gradients of x, weight and bias on the device.
+Var conv2d_cuda(const Var& x, const Var& weight, const Var& bias, const ConvGeom& g) {
+  cuda::ConvShape cs;
+  cs.n = g.n, cs.c = g.cin, cs.h = g.h, cs.w = g.w, cs.k = g.cout, cs.kh = g.kh, cs.kw = g.kw;
+  cs.stride_h = g.p.stride_h, cs.stride_w = g.p.stride_w, cs.pad_h = g.p.pad_h, cs.pad_w = g.p.pad_w;
+  cs.dil_h = g.p.dilation_h, cs.dil_w = g.p.dilation_w;
+  Tensor xc = x.value().contiguous(), wc = weight.value().contiguous();
+  Tensor y = cuda_empty({g.n, g.cout, g.ho, g.wo});  // (N, Cout, Ho, Wo)
+  cuda::conv2d_forward(cs, cuda_f32_ptr("conv2d", xc), cuda_f32_ptr("conv2d", wc), cuda_value_ptr("conv2d", bias),
+                       cuda_f32_ptr("conv2d", y));
+  std::vector<Var> inputs{x, weight};
+  if (bias.defined()) inputs.push_back(bias);
+  return var_make_result(y, inputs, "conv2d", [x, weight, bias, cs, xc, wc](const Tensor& gy) {
+    Tensor gyc = gy.contiguous();
+    cuda::conv2d_backward(cs, cuda_f32_ptr("conv2d", xc), cuda_f32_ptr("conv2d", wc), cuda_f32_ptr("conv2d", gyc),
+                          cuda_grad_ptr("conv2d", x), cuda_grad_ptr("conv2d", weight), cuda_grad_ptr("conv2d", bias));
+  });
+}
+#endif
+
 }  // namespace
 
 void conv2d_threading_set(int mode) { g_threading = mode; }
@@ -251,8 +274,15 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams&
   SM_CHECK(xv.dtype() == wv.dtype(), "conv2d: x is " << dtype_name(xv.dtype()) << ", weight " << dtype_name(wv.dtype()));
   SM_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0 && p.pad_h >= 0 && p.pad_w >= 0,
            "conv2d: stride and dilation must be >= 1 and padding >= 0");
-  check_cpu("conv2d", xv);
-  check_cpu("conv2d", wv);
+#ifdef SPINEMARK_CUDA
+  const bool on_gpu = xv.device() == Device::CUDA;
+#else
+  const bool on_gpu = false;
+#endif
+  if (!on_gpu) {
+    check_cpu("conv2d", xv);
+    check_cpu("conv2d", wv);
+  }
   ConvGeom g{xv.size(0), xv.size(1), xv.size(2), xv.size(3), wv.size(0), wv.size(2), wv.size(3), 0, 0, p};
   g.ho = conv_out_size(g.h, g.kh, p.stride_h, p.pad_h, p.dilation_h);
   g.wo = conv_out_size(g.w, g.kw, p.stride_w, p.pad_w, p.dilation_w);
@@ -263,6 +293,9 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams&
              "conv2d: bias " << shape_str(bias.shape()) << " must be (" << g.cout << ") of x's dtype");
 
   g_forward_macs += g.n * g.cout * g.ho * g.wo * g.cin * g.kh * g.kw;
+#ifdef SPINEMARK_CUDA
+  if (on_gpu) return conv2d_cuda(x, weight, bias, g);
+#endif
   Tensor xc = xv.contiguous(), wc = wv.contiguous();
   Tensor y = Tensor::empty({g.n, g.cout, g.ho, g.wo}, xv.dtype());  // (N, Cout, Ho, Wo)
   Tensor bc = bias.defined() ? bias.value().contiguous() : Tensor();

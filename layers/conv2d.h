@@ -26,7 +26,7 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, i
 //   weight (Cout, Cin, kh, kw)
 //   bias   (Cout) or an undefined Var (no bias)
 //   y      (N, Cout, Ho, Wo)
-// float32 or float64 (all the same dtype), CPU.
+// float32 or float64 (all the same dtype) on the CPU; float32 on CUDA (cuDNN) when x is there.
 Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams& p);
 
 // Multiply-accumulates of every conv2d forward since the program started (N·Cout·Ho·Wo·Cin·kh·kw

@@ -3,14 +3,46 @@
 
 #include <cmath>
 
+#include "layers/cuda_glue.h"
+
 namespace sm {
 
 namespace {
-void check_heatmaps(const char* op, const Tensor& t) {
+void check_heatmap_shape(const char* op, const Tensor& t) {
   SM_CHECK(t.dim() == 4, op << " expects (N, C, H, W) heatmaps, got " << shape_str(t.shape()));
   SM_CHECK(t.size(2) > 0 && t.size(3) > 0, op << ": empty heatmap " << shape_str(t.shape()));
+}
+void check_heatmaps(const char* op, const Tensor& t) {
+  check_heatmap_shape(op, t);
   check_cpu(op, t);
 }
+
+#ifdef SPINEMARK_CUDA
+// The CUDA twins (cuda/dsnt.cu): float32 per cell, double accumulators, never half precision.
+// Backward: flat_softmax_backward and dsnt_backward add into the input's gradient on the device.
+Var flat_softmax_cuda(const Var& z) {
+  Tensor zc = z.value().contiguous();
+  const int64_t channels = zc.size(0) * zc.size(1), h = zc.size(2), w = zc.size(3);
+  Tensor p = cuda_empty(zc.shape());  // (N, C, H, W)
+  cuda::flat_softmax_forward(channels, h, w, cuda_f32_ptr("flat_softmax", zc), cuda_f32_ptr("flat_softmax", p));
+  return var_make_result(p, {z}, "flat_softmax", [z, p, channels, h, w](const Tensor& g) {
+    Tensor gc = g.contiguous();
+    cuda::flat_softmax_backward(channels, h, w, cuda_f32_ptr("flat_softmax", p), cuda_f32_ptr("flat_softmax", gc),
+                                cuda_grad_ptr("flat_softmax", z));
+  });
+}
+
+Var dsnt_cuda(const Var& p) {
+  Tensor pc = p.value().contiguous();
+  const int64_t n = pc.size(0), c = pc.size(1), h = pc.size(2), w = pc.size(3);
+  Tensor mu = cuda_empty({n, c, 2});  // (N, C, 2)
+  cuda::dsnt_forward(n * c, h, w, cuda_f32_ptr("dsnt", pc), cuda_f32_ptr("dsnt", mu));
+  return var_make_result(mu, {p}, "dsnt", [p, n, c, h, w](const Tensor& g) {
+    Tensor gc = g.contiguous();
+    cuda::dsnt_backward(n * c, h, w, cuda_f32_ptr("dsnt", gc), cuda_grad_ptr("dsnt", p));
+  });
+}
+#endif
 }  // namespace
 
 // ---- flat softmax ------------------------------------------------------------------------------
@@ -19,6 +51,12 @@ void check_heatmaps(const char* op, const Tensor& t) {
 // diag(P) - P Pᵀ applied to G).
 Var flat_softmax(const Var& z) {
   const Tensor& zv = z.value();
+#ifdef SPINEMARK_CUDA
+  if (zv.device() == Device::CUDA) {
+    check_heatmap_shape("flat_softmax", zv);
+    return flat_softmax_cuda(z);
+  }
+#endif
   check_heatmaps("flat_softmax", zv);
   const int64_t channels = zv.size(0) * zv.size(1), m = zv.size(2) * zv.size(3);
   Tensor p = Tensor::empty(zv.shape(), zv.dtype());  // (N, C, H, W)
@@ -62,6 +100,12 @@ Var flat_softmax(const Var& z) {
 // Backward: ∂L/∂P_ij = g_x x_j + g_y y_i with g = ∂L/∂μ (the expectation is linear in P).
 Var dsnt(const Var& p) {
   const Tensor& pv = p.value();
+#ifdef SPINEMARK_CUDA
+  if (pv.device() == Device::CUDA) {
+    check_heatmap_shape("dsnt", pv);
+    return dsnt_cuda(p);
+  }
+#endif
   check_heatmaps("dsnt", pv);
   const int64_t n = pv.size(0), c = pv.size(1), h = pv.size(2), w = pv.size(3);
   Tensor mu = Tensor::empty({n, c, 2}, pv.dtype());  // (N, C, 2)
@@ -110,6 +154,16 @@ Var dsnt(const Var& p) {
 Tensor gaussian_heatmaps(const Tensor& centres, int64_t height, int64_t width, double sigma) {
   SM_CHECK(centres.dim() == 3 && centres.size(2) == 2, "gaussian_heatmaps expects (N, C, 2) centres, got " << shape_str(centres.shape()));
   SM_CHECK(sigma > 0, "gaussian_heatmaps: sigma must be positive, got " << sigma);
+#ifdef SPINEMARK_CUDA
+  if (centres.device() == Device::CUDA) {  // float32 on the device (cuda/dsnt.cu)
+    SM_CHECK(height > 0 && width > 0, "gaussian_heatmaps: empty map " << height << "x" << width);
+    Tensor cc = centres.contiguous();
+    Tensor q = cuda_empty({centres.size(0), centres.size(1), height, width});  // (N, C, H, W)
+    cuda::gaussian_heatmaps(centres.size(0) * centres.size(1), height, width, cuda_f32_ptr("gaussian_heatmaps", cc), sigma,
+                            cuda_f32_ptr("gaussian_heatmaps", q));
+    return q;
+  }
+#endif
   check_cpu("gaussian_heatmaps", centres);
   const int64_t n = centres.size(0), c = centres.size(1);
   Tensor q = Tensor::empty({n, c, height, width}, centres.dtype());
@@ -140,7 +194,7 @@ Tensor gaussian_heatmaps(const Tensor& centres, int64_t height, int64_t width, d
 }
 
 Tensor heatmap_spread(const Tensor& p) {
-  check_heatmaps("heatmap_spread", p);
+  check_heatmap_shape("heatmap_spread", p);  // any device: the maps are copied to the host below
   const int64_t n = p.size(0), c = p.size(1), h = p.size(2), w = p.size(3);
   Tensor out = Tensor::empty({n, c}, DType::F32);
   std::vector<double> v = p.to_vector_f64();

@@ -20,11 +20,12 @@ inline double dsnt_denormalise(double c, int64_t size) { return ((c + 1.0) * dou
 
 // Discretised Gaussians Q (N, C, H, W), one per target, centred at the normalised targets
 // (N, C, 2) with σ in heatmap pixels, normalised to sum 1 over the map (so truncated at the
-// border). Same dtype as `centres`.
+// border). Same dtype and device as `centres` (on CUDA: float32, computed on the device).
 Tensor gaussian_heatmaps(const Tensor& centres, int64_t height, int64_t width, double sigma);
 
 // Per-channel spread √(Var_x + Var_y) in heatmap pixels: the landmark confidence of method.md
-// §4 (smaller = more confident). p: (N, C, H, W) -> (N, C). No gradient.
+// §4 (smaller = more confident). p: (N, C, H, W) on any device -> (N, C) float32 on the CPU.
+// No gradient.
 Tensor heatmap_spread(const Tensor& p);
 
 }  // namespace sm

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "layers/cuda_glue.h"
 #include "layers/dsnt.h"
 
 namespace sm {
@@ -83,6 +84,59 @@ void check_targets(const char* op, const Var& p, const Tensor& target) {
            op << ": targets " << shape_str(target.shape()) << " do not match heatmaps " << shape_str(p.value().shape()));
 }
 
+#ifdef SPINEMARK_CUDA
+// ---- CUDA twins (cuda/dsnt.cu) ------------------------------------------------------------------
+// The loss stays on the device (a () tensor) and its backward reads the upstream gradient there:
+// no host round trip. Targets and masks given on the CPU are uploaded (float32) once per call.
+Tensor mask_upload(const char* op, const Tensor& mask, int64_t n, int64_t c) {
+  if (mask.defined())
+    SM_CHECK(mask.shape() == Shape({n, c}), op << ": mask must be " << shape_str({n, c}) << ", got " << shape_str(mask.shape()));
+  return cuda_upload_f32(op, mask);
+}
+
+Var euclidean_loss_cuda(const Var& mu, const Tensor& target, const Tensor& mask) {
+  const char* op = "euclidean_loss";
+  Tensor muc = mu.value().contiguous();
+  Tensor t = cuda_upload_f32(op, target), m = mask_upload(op, mask, muc.size(0), muc.size(1));
+  const int64_t channels = muc.size(0) * muc.size(1);
+  Tensor loss = cuda_empty({});  // ()
+  cuda::euclidean_loss_forward(channels, cuda_f32_ptr(op, muc), cuda_f32_ptr(op, t), cuda_f32_ptr_opt(op, m),
+                               cuda_f32_ptr(op, loss));
+  return var_make_result(loss, {mu}, op, [mu, muc, t, m, channels](const Tensor& g) {
+    const char* op = "euclidean_loss";
+    Tensor gc = g.contiguous();
+    cuda::euclidean_loss_backward(channels, cuda_f32_ptr(op, muc), cuda_f32_ptr(op, t), cuda_f32_ptr_opt(op, m),
+                                  cuda_f32_ptr(op, gc), cuda_grad_ptr(op, mu));
+  });
+}
+
+enum class HeatmapLoss { JS, KL, Variance };
+
+// JS / KL against Q = gaussian_heatmaps(target) (made on the device), or the variance term.
+Var heatmap_loss_cuda(const char* op, HeatmapLoss kind, const Var& p, const Tensor& target, double sigma,
+                      const Tensor& mask) {
+  Tensor pc = p.value().contiguous();
+  SM_CHECK(pc.dim() == 4, op << " expects (N, C, H, W) heatmaps, got " << shape_str(pc.shape()));
+  const int64_t n = pc.size(0), c = pc.size(1), h = pc.size(2), w = pc.size(3);
+  Tensor m = mask_upload(op, mask, n, c);
+  Tensor q;  // (N, C, H, W), JS and KL only
+  if (kind != HeatmapLoss::Variance) q = gaussian_heatmaps(cuda_upload_f32(op, target), h, w, sigma);
+  Tensor loss = cuda_empty({});  // ()
+  const float *pp = cuda_f32_ptr(op, pc), *mp = cuda_f32_ptr_opt(op, m);
+  if (kind == HeatmapLoss::JS) cuda::js_forward(n * c, h, w, pp, cuda_f32_ptr(op, q), mp, cuda_f32_ptr(op, loss));
+  if (kind == HeatmapLoss::KL) cuda::kl_forward(n * c, h, w, pp, cuda_f32_ptr(op, q), mp, cuda_f32_ptr(op, loss));
+  if (kind == HeatmapLoss::Variance) cuda::variance_forward(n * c, h, w, pp, sigma, mp, cuda_f32_ptr(op, loss));
+  return var_make_result(loss, {p}, op, [op, kind, p, pc, q, m, sigma, n, c, h, w](const Tensor& g) {
+    Tensor gc = g.contiguous();
+    const float *pp = cuda_f32_ptr(op, pc), *mp = cuda_f32_ptr_opt(op, m), *gp = cuda_f32_ptr(op, gc);
+    float* dp = cuda_grad_ptr(op, p);
+    if (kind == HeatmapLoss::JS) cuda::js_backward(n * c, h, w, pp, cuda_f32_ptr(op, q), mp, gp, dp);
+    if (kind == HeatmapLoss::KL) cuda::kl_backward(n * c, h, w, pp, cuda_f32_ptr(op, q), mp, gp, dp);
+    if (kind == HeatmapLoss::Variance) cuda::variance_backward(n * c, h, w, pp, sigma, mp, gp, dp);
+  });
+}
+#endif
+
 }  // namespace
 
 // ---- Euclidean ----------------------------------------------------------------------------------
@@ -91,6 +145,9 @@ Var euclidean_loss(const Var& mu, const Tensor& target, const Tensor& mask) {
   const Tensor& mv = mu.value();
   SM_CHECK(mv.dim() == 3 && mv.size(2) == 2, "euclidean_loss expects (N, C, 2) coordinates, got " << shape_str(mv.shape()));
   SM_CHECK(target.shape() == mv.shape(), "euclidean_loss: target " << shape_str(target.shape()) << " vs prediction " << shape_str(mv.shape()));
+#ifdef SPINEMARK_CUDA
+  if (mv.device() == Device::CUDA) return euclidean_loss_cuda(mu, target, mask);
+#endif
   const int64_t n = mv.size(0), c = mv.size(1);
   std::vector<double> w = landmark_weights("euclidean_loss", mask, n, c);
   std::vector<double> a = mv.to_vector_f64(), t = target.to_vector_f64();
@@ -120,6 +177,9 @@ Var euclidean_loss(const Var& mu, const Tensor& target, const Tensor& mask) {
 // ∂JS/∂P = ½ [log((P+ε)/(M+ε)) + P/(P+ε) − M/(M+ε)].
 Var js_regularizer(const Var& p, const Tensor& target, double sigma, const Tensor& mask) {
   check_targets("js_regularizer", p, target);
+#ifdef SPINEMARK_CUDA
+  if (p.value().device() == Device::CUDA) return heatmap_loss_cuda("js_regularizer", HeatmapLoss::JS, p, target, sigma, mask);
+#endif
   Tensor q = gaussian_heatmaps(target.to(DType::F64), p.value().size(2), p.value().size(3), sigma);
   constexpr double eps = kDivergenceEps;
   auto value = [](const double* pc, const double* qc, int64_t h, int64_t w) {
@@ -141,6 +201,9 @@ Var js_regularizer(const Var& p, const Tensor& target, double sigma, const Tenso
 // KL(P‖Q) = Σ P (log(P+ε) − log(Q+ε));  ∂KL/∂P = log(P+ε) − log(Q+ε) + P/(P+ε).
 Var kl_regularizer(const Var& p, const Tensor& target, double sigma, const Tensor& mask) {
   check_targets("kl_regularizer", p, target);
+#ifdef SPINEMARK_CUDA
+  if (p.value().device() == Device::CUDA) return heatmap_loss_cuda("kl_regularizer", HeatmapLoss::KL, p, target, sigma, mask);
+#endif
   Tensor q = gaussian_heatmaps(target.to(DType::F64), p.value().size(2), p.value().size(3), sigma);
   constexpr double eps = kDivergenceEps;
   auto value = [](const double* pc, const double* qc, int64_t h, int64_t w) { return kl_channel(pc, qc, h * w); };
@@ -154,6 +217,10 @@ Var kl_regularizer(const Var& p, const Tensor& target, double sigma, const Tenso
 // R = (V_x − σ²)² + (V_y − σ²)² with V_x = Σ P j² − μx², μx = Σ P j (pixels; same for y).
 // ∂V_x/∂P_ij = j² − 2 μx j, so ∂R/∂P_ij = 2(V_x − σ²)(j² − 2μx j) + 2(V_y − σ²)(i² − 2μy i).
 Var variance_regularizer(const Var& p, double sigma, const Tensor& mask) {
+#ifdef SPINEMARK_CUDA
+  if (p.value().device() == Device::CUDA)
+    return heatmap_loss_cuda("variance_regularizer", HeatmapLoss::Variance, p, Tensor(), sigma, mask);
+#endif
   const double s2 = sigma * sigma;
   auto value = [s2](const double* pc, const double*, int64_t h, int64_t w) {
     double mx, my, vx, vy;
@@ -179,6 +246,7 @@ namespace {
 template <class F, class DF>
 Var elementwise_loss(const char* op, const Var& a, const Tensor& target, const Tensor& mask, F f, DF df) {
   const Tensor& av = a.value();
+  check_cpu(op, av);  // MSE and L1 have no CUDA twin (DSNT training does not use them): fail clearly
   SM_CHECK(av.dim() == 3, op << " expects (N, C, D), got " << shape_str(av.shape()));
   SM_CHECK(target.shape() == av.shape(), op << ": target " << shape_str(target.shape()) << " vs prediction " << shape_str(av.shape()));
   const int64_t n = av.size(0), c = av.size(1), dd = av.size(2);

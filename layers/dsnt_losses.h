@@ -17,7 +17,9 @@ Var kl_regularizer(const Var& p, const Tensor& target, double sigma, const Tenso
 // mean_visible (Var_x − σ²)² + (Var_y − σ²)², variances of P in heatmap pixels².
 Var variance_regularizer(const Var& p, double sigma, const Tensor& mask = Tensor());
 
-// Mean over the visible elements of (a − t)² and |a − t|. a: (N, C, D), mask (N, C).
+// Mean over the visible elements of (a − t)² and |a − t|. a: (N, C, D), mask (N, C). CPU only
+// (a CUDA tensor fails with a message); the losses above also run on CUDA, where targets and
+// masks given on the CPU are uploaded and the loss stays a () tensor on the device.
 Var mse_loss(const Var& a, const Tensor& target, const Tensor& mask = Tensor());
 Var l1_loss(const Var& a, const Tensor& target, const Tensor& mask = Tensor());
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "layers/cuda_glue.h"
 #include "tensor/ops.h"
 
 namespace sm {
@@ -13,8 +14,36 @@ Tensor& var_grad_buffer(Var& v) {
   return v.grad();
 }
 
+#ifdef SPINEMARK_CUDA
+// The CUDA twins (cuda/elementwise.cu). add's backward is the CPU one: grad_accumulate adds on the
+// device (tensor_add_ dispatches).
+static Var add_cuda(const Var& a, const Var& b) {
+  Tensor ac = a.value().contiguous(), bc = b.value().contiguous();
+  Tensor out = cuda_empty(ac.shape());  // (same shape as a and b)
+  cuda::add_forward(out.numel(), cuda_f32_ptr("add", ac), cuda_f32_ptr("add", bc), cuda_f32_ptr("add", out));
+  return var_make_result(out, {a, b}, "add", [a, b](const Tensor& g) {
+    a.grad_accumulate(g);
+    b.grad_accumulate(g);
+  });
+}
+
+static Var add_relu_cuda(const Var& a, const Var& b) {
+  Tensor ac = a.value().contiguous(), bc = b.value().contiguous();
+  Tensor out = cuda_empty(ac.shape());  // (same shape as a and b)
+  cuda::add_relu_forward(out.numel(), cuda_f32_ptr("add_relu", ac), cuda_f32_ptr("add_relu", bc), cuda_f32_ptr("add_relu", out));
+  return var_make_result(out, {a, b}, "add_relu", [a, b, out](const Tensor& g) {
+    Tensor gc = g.contiguous();
+    cuda::add_relu_backward(out.numel(), cuda_f32_ptr("add_relu", out), cuda_f32_ptr("add_relu", gc),
+                            cuda_grad_ptr("add_relu", a), cuda_grad_ptr("add_relu", b));
+  });
+}
+#endif
+
 Var add(const Var& a, const Var& b) {
   check_same_shape("add", a.value(), b.value());
+#ifdef SPINEMARK_CUDA
+  if (a.value().device() == Device::CUDA) return add_cuda(a, b);
+#endif
   Tensor out = tensor_add(a.value(), b.value());  // (same shape as a and b)
   return var_make_result(out, {a, b}, "add", [a, b](const Tensor& g) {
     // d(a+b)/da = d(a+b)/db = 1
@@ -26,6 +55,9 @@ Var add(const Var& a, const Var& b) {
 
 Var add_relu(const Var& a, const Var& b) {
   check_same_shape("add_relu", a.value(), b.value());
+#ifdef SPINEMARK_CUDA
+  if (a.value().device() == Device::CUDA) return add_relu_cuda(a, b);
+#endif
   check_cpu("add_relu", a.value());
   SM_CHECK(a.value().dtype() == b.value().dtype(), "add_relu: dtypes differ");
   Tensor ac = a.value().contiguous(), bc = b.value().contiguous();

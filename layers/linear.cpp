@@ -4,6 +4,7 @@
 #include <Eigen/Core>
 #include <cmath>
 
+#include "layers/cuda_glue.h"
 #include "layers/elementwise.h"
 
 namespace sm {
@@ -12,6 +13,23 @@ namespace {
 template <class T> using MatR = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T> using MapR = Eigen::Map<MatR<T>>;
 template <class T> using MapRC = Eigen::Map<const MatR<T>>;
+#ifdef SPINEMARK_CUDA
+// The CUDA twin (cuda/linear_cublas.cpp, cuBLAS SGEMM).
+Var linear_cuda(const Var& x, const Var& weight, const Var& bias, int64_t N, int64_t in, int64_t out) {
+  Tensor xc = x.value().contiguous(), wc = weight.value().contiguous();
+  Tensor y = cuda_empty({N, out});  // (N, out)
+  cuda::linear_forward(N, in, out, cuda_f32_ptr("linear", xc), cuda_f32_ptr("linear", wc), cuda_value_ptr("linear", bias),
+                       cuda_f32_ptr("linear", y));
+  std::vector<Var> inputs{x, weight};
+  if (bias.defined()) inputs.push_back(bias);
+  return var_make_result(y, inputs, "linear", [x, weight, bias, xc, wc, N, in, out](const Tensor& g) {
+    Tensor gc = g.contiguous();
+    cuda::linear_backward(N, in, out, cuda_f32_ptr("linear", xc), cuda_f32_ptr("linear", wc), cuda_f32_ptr("linear", gc),
+                          cuda_grad_ptr("linear", x), cuda_grad_ptr("linear", weight), cuda_grad_ptr("linear", bias));
+  });
+}
+#endif
+
 }  // namespace
 
 Var linear(const Var& x, const Var& weight, const Var& bias) {
@@ -20,11 +38,19 @@ Var linear(const Var& x, const Var& weight, const Var& bias) {
   SM_CHECK(xv.dim() == 2 && wv.dim() == 2 && xv.size(1) == wv.size(1) && xv.dtype() == wv.dtype(),
            "linear: x " << shape_str(xv.shape()) << " must be (N, in) and weight " << shape_str(wv.shape())
                         << " (out, in), same dtype");
-  check_cpu("linear", xv);
+#ifdef SPINEMARK_CUDA
+  const bool on_gpu = xv.device() == Device::CUDA;
+#else
+  const bool on_gpu = false;
+#endif
+  if (!on_gpu) check_cpu("linear", xv);
   const int64_t N = xv.size(0), in = xv.size(1), out = wv.size(0);
   if (bias.defined())
     SM_CHECK(bias.value().dim() == 1 && bias.value().size(0) == out && bias.value().dtype() == xv.dtype(),
              "linear: bias " << shape_str(bias.shape()) << " must be (" << out << ")");
+#ifdef SPINEMARK_CUDA
+  if (on_gpu) return linear_cuda(x, weight, bias, N, in, out);
+#endif
   Tensor xc = xv.contiguous(), wc = wv.contiguous();
   Tensor y = Tensor::empty({N, out}, xv.dtype());  // (N, out)
   dispatch_float(xv.dtype(), [&](auto zero) {

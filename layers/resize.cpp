@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "layers/cuda_glue.h"
 #include "layers/elementwise.h"
 
 namespace sm {
@@ -31,6 +32,22 @@ Taps taps_make(int64_t in, int64_t out) {
   return t;
 }
 
+#ifdef SPINEMARK_CUDA
+// The CUDA twin (cuda/resize.cu): same taps, computed on the device side.
+Var resize_bilinear_cuda(const Var& x, int64_t out_h, int64_t out_w) {
+  Tensor xc = x.value().contiguous();
+  const int64_t N = xc.size(0), C = xc.size(1), H = xc.size(2), W = xc.size(3);
+  Tensor y = cuda_empty({N, C, out_h, out_w});  // (N, C, Ho, Wo)
+  cuda::resize_bilinear_forward(N, C, H, W, out_h, out_w, cuda_f32_ptr("resize_bilinear", xc),
+                                cuda_f32_ptr("resize_bilinear", y));
+  return var_make_result(y, {x}, "resize_bilinear", [x, N, C, H, W, out_h, out_w](const Tensor& g) {
+    Tensor gc = g.contiguous();
+    cuda::resize_bilinear_backward(N, C, H, W, out_h, out_w, cuda_f32_ptr("resize_bilinear", gc),
+                                   cuda_grad_ptr("resize_bilinear", x));
+  });
+}
+#endif
+
 }  // namespace
 
 Var resize_bilinear(const Var& x, int64_t out_h, int64_t out_w) {
@@ -38,6 +55,9 @@ Var resize_bilinear(const Var& x, int64_t out_h, int64_t out_w) {
   SM_CHECK(xv.dim() == 4 && out_h > 0 && out_w > 0,
            "resize_bilinear: x " << shape_str(xv.shape()) << " must be (N, C, H, W) and the size (" << out_h << ", "
                                  << out_w << ") positive");
+#ifdef SPINEMARK_CUDA
+  if (xv.device() == Device::CUDA) return resize_bilinear_cuda(x, out_h, out_w);
+#endif
   check_cpu("resize_bilinear", xv);
   const int64_t NC = xv.size(0) * xv.size(1), H = xv.size(2), W = xv.size(3);
   auto th = std::make_shared<Taps>(taps_make(H, out_h));

@@ -6,6 +6,7 @@
 #   include/{eigen3,doctest,CLI,nlohmann,stb}   headers
 #   share/eigen3/cmake, share/cmake/{CLI11,nlohmann_json}, lib/cmake/doctest   package configs
 #   lib/libstb.a                                 Debian's stb implementations (static)
+# and .carry/bench/peer_torch.py, a copy of ../shared/bench/peer_torch.py (the PyTorch peer).
 # doctest's config hard-codes the prefix /usr; the copy computes it from its own location.
 # Usage: bash scripts/gpu_carry_prepare.sh   then pass carry: [".carry"] to the device run.
 set -euo pipefail
@@ -38,5 +39,16 @@ if grep -rl 'set(_IMPORT_PREFIX "/usr")' "$dst" >/dev/null 2>&1; then
 fi
 # stb: Debian's static library holds the implementations (else CMake compiles them itself).
 if [ -e /usr/lib/x86_64-linux-gnu/libstb.a ]; then cp /usr/lib/x86_64-linux-gnu/libstb.a "$dst/lib/"; fi
+
+# The PyTorch peer benchmark (public measuring stick, not part of the repo): ../shared is not on
+# the GPU machine, so gpu_check.sh runs this copy.
+peer=../shared/bench/peer_torch.py
+if [ -e "$peer" ]; then
+  mkdir -p .carry/bench
+  cp "$peer" .carry/bench/peer_torch.py
+  chmod u+w .carry/bench/peer_torch.py
+else
+  echo "gpu_carry_prepare: note: $peer not found; gpu_check.sh will skip the PyTorch comparison" >&2
+fi
 
 echo "gpu_carry_prepare: .carry ready ($(du -sh .carry | cut -f1)); pass carry: [\".carry\"] to the device run"

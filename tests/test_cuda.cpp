@@ -4,8 +4,10 @@
 // inputs), forward and backward, and the driver compares every output by normalised error
 // ‖gpu − cpu‖₂ / ‖cpu‖₂ against the entry's stated tolerance. GPU gradients start from random
 // non-zero values that are subtracted afterwards, so a backward that assigns instead of adding
-// fails. Runs in strict (no TF32) and deterministic mode. Without a GPU every case is skipped
-// with a message; a CPU-only build compiles to one case that says so.
+// fails. Runs in strict (no TF32) and deterministic mode. Then the layer-level dispatch: Var ops on
+// CUDA tensors against the same ops on the CPU, and one full ResNet + DSNT training step (forward,
+// losses, backward, Adam) on both devices. Without a GPU every case is skipped with a message; a
+// CPU-only build compiles to one case that says so.
 #include <doctest/doctest.h>
 
 #ifndef SPINEMARK_CUDA
@@ -34,6 +36,8 @@ TEST_CASE("cuda: CPU-vs-GPU parity") {
 #include "layers/linear.h"
 #include "layers/pooling.h"
 #include "layers/resize.h"
+#include "layers/scalar_ops.h"
+#include "models/dsnt_net.h"
 #include "tensor/device_backend.h"
 #include "tensor/rng.h"
 #include "train/optimizer.h"
@@ -539,6 +543,171 @@ TEST_CASE("cuda: allocator caches, reuses and reports" * doctest::skip(!gpu_usab
   CHECK(after.in_use == before.in_use);
   // An impossible request fails with a message naming the bytes, not a crash.
   CHECK_THROWS_WITH_AS(cuda::DeviceBuffer(size_t(1) << 50), doctest::Contains("out of memory"), sm::Error);
+}
+
+// ---- layer-level dispatch: the Var ops on CUDA tensors ------------------------------------------
+
+namespace {
+
+// Runs f on a CPU float64 leaf and on a CUDA float32 leaf holding the same values, backpropagates
+// the same random seed, and compares the outputs and the input gradients.
+void var_op_compare(const char* name, const Shape& in_shape, const std::function<Var(const Var&)>& f, double tol,
+                    uint64_t seed) {
+  Rng rng(seed);
+  Tensor x = host_uniform(in_shape, rng);
+  Var xc = leaf(x), xg(to_dev(x), true);
+  Var yc = f(xc), yg = f(xg);
+  REQUIRE_MESSAGE(yg.value().device() == Device::CUDA, name << ": the output left the GPU");
+  Tensor g = host_uniform(yc.shape(), rng);
+  cpu_backward(yc, g);
+  backward(yg, to_dev(g.reshape(yg.shape())));
+  const double ey = normalised_error(to_host(yg.value()), yc.value());
+  const double ex = normalised_error(to_host(xg.grad()), xc.grad());
+  INFO(name << ": output error " << ey << ", input-gradient error " << ex << " (tolerance " << tol << ")");
+  CHECK(ey <= tol);
+  CHECK(ex <= tol);
+}
+
+}  // namespace
+
+TEST_CASE("cuda: Var ops dispatch to the GPU, forward and backward" * doctest::skip(!gpu_usable())) {
+  ModeGuard mode(true, true);
+  Rng rng(21);
+  const Tensor w = host_uniform({7, 30}, rng), b = host_uniform({7}, rng);
+  const Tensor t = host_uniform({2, 3, 2}, rng, -0.8, 0.8);
+  const Tensor mask = Tensor::from_vector({2, 3}, std::vector<float>{1, 1, 0, 1, 0, 1});
+  // Weights follow the input's device and dtype (the CPU reference runs in float64).
+  auto like = [](const Tensor& v, const Var& x) {
+    return x.value().device() == Device::CUDA ? Var(to_dev(v)) : Var(v.to(DType::F64));
+  };
+  var_op_compare("linear", {5, 30}, [&](const Var& x) { return linear(x, like(w, x), like(b, x)); }, kTolGemm, 1);
+  var_op_compare("global_avg_pool", {2, 3, 5, 6}, [](const Var& x) { return global_avg_pool(x); }, kTolReduce, 2);
+  var_op_compare("resize_bilinear", {2, 3, 5, 7}, [](const Var& x) { return resize_bilinear(x, 9, 4); }, kTolReduce, 3);
+  var_op_compare("max_pool2d", {2, 3, 9, 8}, [](const Var& x) { return max_pool2d(x, MaxPool2dParams{3, 2, 1}); },
+                 kTolElementwise, 4);
+  var_op_compare("add_relu + add + scale + reshape", {2, 3, 4, 4},
+                 [](const Var& x) { return reshape(scale(add(add_relu(x, relu(x)), x), 0.5), {2, 48}); }, kTolElementwise, 5);
+  var_op_compare("kl_regularizer(flat_softmax)", {2, 3, 6, 7},
+                 [&](const Var& x) {
+                   const Tensor tt = x.value().device() == Device::CUDA ? to_dev(t) : t.to(DType::F64);
+                   return kl_regularizer(flat_softmax(x), tt, 1.0, mask);
+                 },
+                 kTolLoss, 6);
+  var_op_compare("variance_regularizer(flat_softmax)", {2, 3, 6, 7},
+                 [&](const Var& x) { return variance_regularizer(flat_softmax(x), 1.2, mask); }, kTolLoss, 7);
+  // MSE/L1 stay CPU-only: a CUDA tensor fails with a message, not silently.
+  Var a(to_dev(t), true);
+  CHECK_THROWS_WITH_AS(mse_loss(a, t), doctest::Contains("no CUDA version"), sm::Error);
+  // heatmap_spread copies the maps to the host; gaussian_heatmaps stays on the device.
+  Tensor p = flat_softmax(Var(to_dev(host_uniform({2, 3, 6, 7}, rng)))).value();
+  CHECK(normalised_error(heatmap_spread(p), heatmap_spread(to_host(p))) <= kTolElementwise);
+  Tensor q = gaussian_heatmaps(to_dev(t), 6, 7, 1.0);
+  CHECK(q.device() == Device::CUDA);
+  CHECK(normalised_error(to_host(q), gaussian_heatmaps(t.to(DType::F64), 6, 7, 1.0)) <= kTolLoss);
+}
+
+// ---- one full training step of a ResNet + DSNT network --------------------------------------
+
+namespace {
+
+// Tolerances (normalised L2 error, GPU strict float32 vs the CPU in float64) for a whole network:
+// errors compound through ~20 layers and BN's backward subtracts nearly equal terms.
+constexpr double kTolNetForward = 1e-4;  // loss, coordinates, heatmaps, eval outputs
+constexpr double kTolNetGrad = 1e-3;     // every parameter gradient, the input gradient, Adam's m
+// Adam's first step is ≈ −lr·sign(g): a gradient at rounding level can flip its sign.
+constexpr double kTolNetStep = 1e-4;     // weights after the step, BN running statistics
+
+struct StepRecord {
+  std::vector<NamedTensor> tensors;  // host copies, in a fixed order
+  void add(const std::string& name, const Tensor& t) { tensors.push_back({name, t.to(Device::CPU).clone()}); }
+};
+
+// The golden fixture's architecture, with a dilated last stage (output stride 8 of 16).
+DsntNetConfig small_net_config() {
+  DsntNetConfig nc;
+  nc.backbone.depth = 0;
+  nc.backbone.block = BlockType::Basic;
+  nc.backbone.blocks = {1, 2, 1, 1};
+  nc.backbone.widths = {8, 16, 16, 24};
+  nc.backbone.stem_width = 8;
+  nc.backbone.in_channels = 1;
+  nc.backbone.output_stride = 8;
+  nc.landmarks = 3;
+  return nc;
+}
+
+// Same initial weights (Rng 11) on both devices; the CPU runs in float64. One Adam step of
+// Euclidean + 0.5 JS + 0.01 variance with a mask, then an eval-mode forward without gradients.
+StepRecord train_step_record(Device dev, const Tensor& input, const Tensor& target, const Tensor& mask) {
+  const DType dt = dev == Device::CUDA ? DType::F32 : DType::F64;
+  Rng rng(11);
+  DsntNet net(small_net_config(), rng);
+  net.to_dtype(dt);
+  net.to_device(dev);
+  net.train();
+  ParameterBuffer params(net);
+  AdamConfig ac;
+  ac.lr = 1e-3, ac.weight_decay = 1e-4;
+  Adam adam(params, ac);
+  adam.zero_grad();
+  auto on = [&](const Tensor& t) { return t.to(dt).to(dev); };
+  Var x(on(input), true, "input");
+  DsntOutput out = net.forward_all(x);
+  Var loss = add(add(euclidean_loss(out.coords, on(target), on(mask)),
+                     scale(js_regularizer(out.heatmaps, on(target), 1.0, on(mask)), 0.5)),
+                 scale(variance_regularizer(out.heatmaps, 1.0, on(mask)), 0.01));
+  backward(loss);
+  StepRecord r;
+  r.add("loss", loss.value());
+  r.add("coords", out.coords.value());
+  r.add("heatmaps", out.heatmaps.value());
+  r.add("grad input", x.grad());
+  r.add("grad norm", Tensor::scalar(grad_norm(params), DType::F64));
+  for (const NamedTensor& g : params.named_grads()) r.add("grad " + g.first, g.second);
+  adam.step();
+  for (const NamedTensor& v : params.named_values()) r.add("after " + v.first, v.second);
+  for (const auto& [name, b] : net.named_buffers()) r.add("after " + name, b.value());
+  for (const NamedTensor& m : adam.state_named())
+    if (m.first.find("exp_avg.") != std::string::npos) r.add(m.first, m.second);
+  NoGradGuard ng;
+  net.eval();
+  DsntOutput ev = net.forward_all(Var(on(input)));
+  r.add("eval coords", ev.coords.value());
+  r.add("eval heatmaps", ev.heatmaps.value());
+  return r;
+}
+
+double step_tolerance(const std::string& name) {
+  if (name.rfind("grad", 0) == 0 || name.find("exp_avg.") != std::string::npos) return kTolNetGrad;
+  if (name.rfind("after", 0) == 0) return kTolNetStep;
+  return kTolNetForward;
+}
+
+}  // namespace
+
+TEST_CASE("cuda: one ResNet + DSNT training step (forward, losses, backward, Adam) matches the CPU" *
+          doctest::skip(!gpu_usable())) {
+  ModeGuard mode(true, true);
+  Rng rng(5);
+  const Tensor input = host_uniform({2, 1, 64, 48}, rng);
+  const Tensor target = host_uniform({2, 3, 2}, rng, -0.8, 0.8);
+  const Tensor mask = Tensor::from_vector({2, 3}, std::vector<float>{1, 1, 1, 1, 0, 1});
+  const StepRecord cpu = train_step_record(Device::CPU, input, target, mask);
+  const StepRecord gpu = train_step_record(Device::CUDA, input, target, mask);
+  REQUIRE(cpu.tensors.size() == gpu.tensors.size());
+  double worst = 0;
+  std::string worst_name;
+  for (size_t i = 0; i < cpu.tensors.size(); ++i) {
+    const auto& [name, c] = cpu.tensors[i];
+    REQUIRE(gpu.tensors[i].first == name);
+    REQUIRE_MESSAGE(gpu.tensors[i].second.shape() == c.shape(), name);
+    const double err = normalised_error(gpu.tensors[i].second, c), tol = step_tolerance(name);
+    INFO(name << ": normalised error " << err << " (tolerance " << tol << ")");
+    CHECK(err <= tol);
+    if (err / tol > worst) worst = err / tol, worst_name = name;
+  }
+  MESSAGE("training step: " << cpu.tensors.size() << " tensors compared; worst error/tolerance " << worst << " ("
+                            << worst_name << ")");
 }
 
 #endif  // SPINEMARK_CUDA

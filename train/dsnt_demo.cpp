@@ -16,6 +16,7 @@
 #include "layers/elementwise.h"
 #include "layers/parameter_buffer.h"
 #include "layers/scalar_ops.h"
+#include "tensor/device_backend.h"
 #include "tensor/ops.h"
 #include "tensor/rng.h"
 #include "train/lr_schedule.h"
@@ -76,7 +77,15 @@ Batch batch_make(uint64_t seed, uint64_t first, int count, int size) {
   return b;
 }
 
-std::vector<double> errors_px(const Tensor& coords, const Batch& b, int size) {
+// Images and targets on `dev` (the batch is made on the host).
+Batch batch_to(Batch b, Device dev) {
+  b.images = b.images.to(dev);
+  b.targets = b.targets.to(dev);
+  return b;
+}
+
+std::vector<double> errors_px(const Tensor& coords_any, const Batch& b, int size) {
+  const Tensor coords = coords_any.to(Device::CPU);
   std::vector<double> e;
   for (size_t k = 0; k < b.px.size(); ++k) {
     double x = dsnt_denormalise(coords.f32()[2 * k], size), y = dsnt_denormalise(coords.f32()[2 * k + 1], size);
@@ -86,7 +95,11 @@ std::vector<double> errors_px(const Tensor& coords, const Batch& b, int size) {
 }
 
 // A row of test images, each upscaled, with the heatmap blended in, truth green, prediction red.
-void snapshot_write(const std::string& path, const Batch& b, const DsntOutput& out, int size, int shown) {
+void snapshot_write(const std::string& path, const Batch& b_any, const DsntOutput& out_any, int size, int shown) {
+  const Batch b = batch_to(b_any, Device::CPU);
+  DsntOutput out;
+  out.heatmaps = Var(out_any.heatmaps.value().to(Device::CPU));
+  out.coords = Var(out_any.coords.value().to(Device::CPU));
   const int scale = 6, tile = size * scale, gap = 4;
   RgbImage canvas((tile + gap) * shown - gap, tile, {255, 255, 255});
   for (int k = 0; k < shown; ++k) {
@@ -153,6 +166,8 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
   Rng master(cfg.seed);
   Rng init = master.derive("init");
   BlobNet net(cfg.width, init);
+  SM_CHECK(cfg.device == Device::CPU || cuda_available(), "dsnt-demo: no usable CUDA device for --device cuda");
+  net.to_device(cfg.device);  // before the ParameterBuffer: it gathers the values where they live
   ParameterBuffer params(net);
   AdamConfig ac;
   ac.lr = cfg.lr;
@@ -169,12 +184,12 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
   if (!cfg.out_dir.empty()) ::mkdir(cfg.out_dir.c_str(), 0755);
 
   const uint64_t test_seed = hash_mix(cfg.seed ^ 0x7e57ULL);  // held-out images never seen in training
-  Batch shown = batch_make(test_seed, 0, 4, cfg.image_size);
+  Batch shown = batch_to(batch_make(test_seed, 0, 4, cfg.image_size), cfg.device);
   for (int step = 1; step <= cfg.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = schedule.lr_at(step - 1);
     adam.lr_set(lr);
-    Batch b = batch_make(cfg.seed, uint64_t(step - 1) * uint64_t(cfg.batch), cfg.batch, cfg.image_size);
+    Batch b = batch_to(batch_make(cfg.seed, uint64_t(step - 1) * uint64_t(cfg.batch), cfg.batch, cfg.image_size), cfg.device);
     net.train();
     DsntOutput out = net.forward_all(Var(b.images));
     Var loss = add(euclidean_loss(out.coords, b.targets), scale(js_regularizer(out.heatmaps, b.targets, cfg.sigma), cfg.js_lambda));
@@ -208,7 +223,7 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
   std::vector<double> errs;
   for (int first = 0; first < cfg.test_images; first += 50) {
     const int n = std::min(50, cfg.test_images - first);
-    Batch b = batch_make(test_seed, uint64_t(first), n, cfg.image_size);
+    Batch b = batch_to(batch_make(test_seed, uint64_t(first), n, cfg.image_size), cfg.device);
     std::vector<double> e = errors_px(net.forward_all(Var(b.images)).coords.value(), b, cfg.image_size);
     errs.insert(errs.end(), e.begin(), e.end());
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/image.h"
+#include "tensor/tensor.h"
 
 namespace sm {
 
@@ -24,6 +25,7 @@ struct BlobDemoConfig {
   double sigma = 1.0;    // σ of the JS target, heatmap pixels
   std::string out_dir;   // PNG snapshots go here when non-empty
   std::vector<int> snapshot_steps;  // empty: first, a quarter, half and last step
+  Device device = Device::CPU;       // CUDA: network, batches and optimizer on the GPU
 };
 
 struct BlobDemoProgress {

@@ -4,6 +4,10 @@
 
 #include "train/optimizer.h"
 
+#ifdef SPINEMARK_CUDA
+#include "cuda/ops_cuda.h"
+#endif
+
 namespace sm {
 
 Adam::Adam(ParameterBuffer& params, const AdamConfig& config, bool decoupled_weight_decay)
@@ -16,6 +20,14 @@ Adam::Adam(ParameterBuffer& params, const AdamConfig& config, bool decoupled_wei
 }
 
 void Adam::group_step(ParameterGroup& group, size_t gi) {
+#ifdef SPINEMARK_CUDA
+  if (group.device == Device::CUDA) {  // the fused kernel: same formulas, same order (cuda/optim.cu)
+    cuda::adam_step(group.values.numel(), group.values.f32(), group.grads.f32(), moment(m_, gi).f32(),
+                    moment(v_, gi).f32(), lr_, config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
+                    decoupled_, step_);
+    return;
+  }
+#endif
   const double t = double(step_);
   const double bias_correction1 = 1.0 - std::pow(config_.beta1, t);
   const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(config_.beta2, t));

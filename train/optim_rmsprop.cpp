@@ -4,6 +4,10 @@
 
 #include "train/optimizer.h"
 
+#ifdef SPINEMARK_CUDA
+#include "cuda/ops_cuda.h"
+#endif
+
 namespace sm {
 
 Rmsprop::Rmsprop(ParameterBuffer& params, const RmspropConfig& config) : Optimizer(params, config.lr), config_(config) {
@@ -15,6 +19,15 @@ Rmsprop::Rmsprop(ParameterBuffer& params, const RmspropConfig& config) : Optimiz
 }
 
 void Rmsprop::group_step(ParameterGroup& group, size_t gi) {
+#ifdef SPINEMARK_CUDA
+  if (group.device == Device::CUDA) {  // the fused kernel (cuda/optim.cu)
+    float* b = config_.momentum > 0.0 ? moment(momentum_buffer_, gi).f32() : nullptr;
+    float* a = config_.centered ? moment(grad_avg_, gi).f32() : nullptr;
+    cuda::rmsprop_step(group.values.numel(), group.values.f32(), group.grads.f32(), moment(square_avg_, gi).f32(), b, a,
+                       lr_, config_.alpha, config_.eps, config_.weight_decay, config_.momentum, config_.centered);
+    return;
+  }
+#endif
   dispatch_float(group.dtype, [&](auto zero) {
     using T = decltype(zero);
     T* p = group.values.data<T>();

@@ -2,6 +2,10 @@
 // (_single_tensor_sgd, torch 1.13): the momentum buffer starts as a copy of the first step's d.
 #include "train/optimizer.h"
 
+#ifdef SPINEMARK_CUDA
+#include "cuda/ops_cuda.h"
+#endif
+
 namespace sm {
 
 Sgd::Sgd(ParameterBuffer& params, const SgdConfig& config) : Optimizer(params, config.lr), config_(config) {
@@ -12,6 +16,14 @@ Sgd::Sgd(ParameterBuffer& params, const SgdConfig& config) : Optimizer(params, c
 }
 
 void Sgd::group_step(ParameterGroup& group, size_t gi) {
+#ifdef SPINEMARK_CUDA
+  if (group.device == Device::CUDA) {  // the fused kernel (cuda/optim.cu)
+    float* b = config_.momentum != 0.0 ? moment(buf_, gi).f32() : nullptr;
+    cuda::sgd_step(group.values.numel(), group.values.f32(), group.grads.f32(), b, lr_, config_.momentum,
+                   config_.dampening, config_.weight_decay, config_.nesterov, step_);
+    return;
+  }
+#endif
   dispatch_float(group.dtype, [&](auto zero) {
     using T = decltype(zero);
     T* p = group.values.data<T>();

@@ -22,7 +22,8 @@ class Optimizer {
   virtual const char* name() const = 0;  // "sgd", "adam", "adamw", "rmsprop": the state-name prefix
 
   // One update with the current lr from the gradients in the flat buffer (gathered first, see
-  // ParameterBuffer::grads_gather). Requires CPU parameters. Unlike torch, parameters that got
+  // ParameterBuffer::grads_gather). CPU groups (F32/F64) or, in a CUDA build, float32 CUDA groups
+  // (fused kernels of cuda/optim.cu). Unlike torch, parameters that got
   // no gradient are updated with a zero gradient (they are not skipped).
   void step();
   void zero_grad() { params_.grad_zero(); }

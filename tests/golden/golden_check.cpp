@@ -1,10 +1,14 @@
-// golden_check FILE: runs the network of a PyTorch golden fixture (tests/golden/make_golden.py)
-// here and compares the heatmaps, coordinates, loss, every gradient, the losses of 5 Adam steps
-// and the final weights and BN statistics. Exit 0 only if every comparison is within tolerance.
+// golden_check FILE [--device cpu|cuda]: runs the network of a PyTorch golden fixture
+// (tests/golden/make_golden.py) here and compares the heatmaps, coordinates, loss, every gradient,
+// the losses of 5 Adam steps and the final weights and BN statistics. Exit 0 only if every
+// comparison is within tolerance.
 //
 // Error measure: normalised error = max|ours − torch| / max(max|torch|, 1e-6) per tensor.
 // float32 on both sides; the tolerances allow for different summation orders (GEMM, softmax,
 // BN reductions), not for a wrong formula: a wrong op gives errors of order 1.
+// --device cuda: the same comparisons with the network, input, targets and Adam on the GPU, in
+// strict float32 (no TF32) and deterministic mode; tolerances (stated in kTolCuda) at most 2.5×
+// the CPU ones, for cuDNN's algorithms (Winograd/FFT) and the GPU's reduction orders.
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -17,9 +21,14 @@
 #include "layers/scalar_ops.h"
 #include "layers/weights.h"
 #include "models/dsnt_net.h"
+#include "tensor/device_backend.h"
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
 #include "train/optimizer.h"
+
+#ifdef SPINEMARK_CUDA
+#include "cuda/backend.h"
+#endif
 
 using namespace sm;
 
@@ -32,6 +41,7 @@ struct Tolerances {
   double adam_loss = 1e-4;
   double final_weights = 2e-3;
 };
+constexpr Tolerances kTolCuda{1e-4, 1e-4, 5e-3, 2e-4, 5e-3};  // strict float32 on the GPU
 
 struct Checker {
   int failures = 0, checks = 0;
@@ -69,12 +79,13 @@ Var dsnt_loss(const DsntOutput& out, const Tensor& target, const Tensor& mask, d
   return add(euclidean_loss(out.coords, target, mask), scale(js_regularizer(out.heatmaps, target, sigma, mask), lambda));
 }
 
-int golden_run(const std::string& path) {
+int golden_run(const std::string& path, Device dev) {
   SafeTensorsFile fx = safetensors_read(path);
   auto it = fx.metadata.find("config");
   SM_CHECK(it != fx.metadata.end(), path << ": no 'config' in the metadata");
   nlohmann::json cfg = nlohmann::json::parse(it->second);
-  std::printf("golden fixture %s (seed %s, torch %s)\n", path.c_str(), fx.metadata["seed"].c_str(), fx.metadata["torch"].c_str());
+  std::printf("golden fixture %s (seed %s, torch %s), device %s\n", path.c_str(), fx.metadata["seed"].c_str(),
+              fx.metadata["torch"].c_str(), device_name(dev));
 
   DsntNetConfig nc;
   nc.backbone.depth = 0;
@@ -92,16 +103,16 @@ int golden_run(const std::string& path) {
   DsntNet net(nc, rng);
   weights_assign(state_dict_from(fx, "w."), path + " (w.*)", module_named_tensors(net));
 
-  const Tensor& target = need(fx, "target", path);
-  const Tensor& mask = need(fx, "mask", path);
-  Tolerances tol;
+  const Tensor target = need(fx, "target", path).to(dev);
+  const Tensor mask = need(fx, "mask", path).to(dev);
+  const Tolerances tol = dev == Device::CUDA ? kTolCuda : Tolerances{};
   Checker ck;
   for (const auto& [name, t] : net.state_dict()) ck.compare("loaded " + name, t.value(), need(fx, "w." + name, path), 0.0, true);
   std::printf("%s weights loaded by name (%zu tensors)\n", ck.failures ? "FAIL" : "ok  ", net.state_dict().size());
-
+  net.to_device(dev);  // loaded on the host, then every parameter and buffer moves
   // One forward/backward pass in training mode.
   net.train();
-  Var x(need(fx, "input", path).clone(), true, "input");
+  Var x(need(fx, "input", path).clone().to(dev), true, "input");
   DsntOutput out = net.forward_all(x);
   Var loss = dsnt_loss(out, target, mask, sigma, lambda);
   backward(loss);
@@ -118,7 +129,7 @@ int golden_run(const std::string& path) {
   ac.lr = lr;
   Adam adam(params, ac);
   std::vector<double> losses;
-  Var input(need(fx, "input", path).clone());
+  Var input(need(fx, "input", path).clone().to(dev));
   for (int s = 0; s < steps; ++s) {
     adam.zero_grad();
     Var l = dsnt_loss(net.forward_all(input), target, mask, sigma, lambda);
@@ -135,15 +146,33 @@ int golden_run(const std::string& path) {
   return ck.failures == 0 ? 0 : 1;
 }
 
+// --device cuda: strict float32 and deterministic cuDNN; fails clearly without CUDA or a GPU.
+Device device_select(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  SM_CHECK(name == "cuda", "--device must be cpu or cuda, got '" << name << "'");
+#ifdef SPINEMARK_CUDA
+  SM_CHECK(cuda_available(), "--device cuda: no usable GPU (" << cuda::device_describe() << ")");
+  cuda::strict_mode_set(true);
+  cuda::deterministic_mode_set(true);
+  std::printf("CUDA device: %s, strict float32, deterministic\n", cuda::device_describe().c_str());
+  return Device::CUDA;
+#else
+  SM_FAIL("--device cuda: this golden_check was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: golden_check FIXTURE.safetensors   (make one: tests/golden/make_golden.py --seed S --out FILE)\n");
+  const bool with_device = argc == 4 && std::string(argv[2]) == "--device";
+  if (argc != 2 && !with_device) {
+    std::fprintf(stderr,
+                 "usage: golden_check FIXTURE.safetensors [--device cpu|cuda]   (make one: tests/golden/make_golden.py "
+                 "--seed S --out FILE)\n");
     return 2;
   }
   try {
-    return golden_run(argv[1]);
+    return golden_run(argv[1], device_select(with_device ? argv[3] : "cpu"));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "golden_check: error: %s\n", e.what());
     return 1;
