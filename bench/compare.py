@@ -38,12 +38,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--model", default="all")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--spinemark", default=os.path.join(HERE, "..", "build", "bin", "spinemark"))
     ap.add_argument("--peer", default=os.path.join(HERE, "..", "..", "shared", "bench", "peer_torch.py"))
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--json", help="also write every raw record here (JSON lines)")
     a = ap.parse_args()
-    common = ["--threads", str(a.threads), "--steps", str(a.steps), "--model", a.model]
+    common = ["--threads", str(a.threads), "--steps", str(a.steps), "--model", a.model, "--device", a.device]
     ours, peer, raw = {}, {}, []
     for r in range(a.rounds):
         for name, cmd, dest in (("spinemark", [a.spinemark, "bench"] + common, ours),
