@@ -15,6 +15,25 @@ bool grad_mode_enabled() { return t_grad_mode; }
 NoGradGuard::NoGradGuard() : prev_(t_grad_mode) { t_grad_mode = false; }
 NoGradGuard::~NoGradGuard() { t_grad_mode = prev_; }
 
+// Releasing the last Var of a long chain would otherwise destroy Node -> inputs -> VarData ->
+// Node ... recursively, one stack frame group per op, and overflow on deep graphs. Instead each
+// node about to die hands the grad_fn of every input it solely owns to a work list first.
+VarData::~VarData() {
+  std::vector<std::shared_ptr<Node>> pending;
+  if (grad_fn) pending.push_back(std::move(grad_fn));
+  while (!pending.empty()) {
+    std::shared_ptr<Node> node = std::move(pending.back());
+    pending.pop_back();
+    if (node.use_count() != 1) continue;  // still referenced elsewhere: not ours to tear down
+    node->backward = nullptr;             // drops the Vars the backward lambda captured
+    for (Var& in : node->inputs) {
+      VarData* d = in.data_ptr();
+      if (d && d->grad_fn && in.use_count() == 1) pending.push_back(std::move(d->grad_fn));
+    }
+    // `node` is destroyed here; its inputs have no grad_fn left to recurse into.
+  }
+}
+
 Var::Var(Tensor value, bool requires_grad, std::string name) : d_(std::make_shared<VarData>()) {
   d_->value = std::move(value);
   d_->requires_grad = requires_grad;

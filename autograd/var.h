@@ -23,6 +23,7 @@ struct VarData {
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;  // null for leaves
   std::string name;
+  ~VarData();  // tears the graph behind it down iteratively (no recursion per node)
 };
 
 class Var {
@@ -42,6 +43,7 @@ class Var {
   const Shape& shape() const { return d_->value.shape(); }
   int64_t size(int64_t dim) const { return d_->value.size(dim); }
   VarData* data_ptr() const { return d_.get(); }
+  long use_count() const { return d_.use_count(); }  // handles sharing this Var
 
   // Adds g into this Var's gradient (allocating zeros first). No-op unless requires_grad.
   void grad_accumulate(const Tensor& g) const;
