@@ -3,12 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <random>
 
 #include "models/crop.h"
 #include "models/letterbox.h"
 #include "models/sampling.h"
 #include "tensor/check.h"
+#include "tensor/rng.h"
 
 using namespace sm;
 
@@ -70,8 +70,8 @@ TEST_CASE("letterbox: one scale, centred, exact round trip") {
   // Never stretch: a 45° segment stays at 45°.
   const Point2 a = letterbox_forward(lb, {100, 100}), b = letterbox_forward(lb, {400, 400});
   CHECK(std::atan2(b[1] - a[1], b[0] - a[0]) == doctest::Approx(M_PI / 4).epsilon(1e-12));
-  std::mt19937 gen(1);
-  std::uniform_real_distribution<double> U(-100, 3100);
+  sm::Rng gen(1);
+  auto U = [](sm::Rng& g) { return g.uniform(-100, 3100); };
   for (int i = 0; i < 100; ++i) {
     const Point2 p{U(gen), U(gen)};
     const Point2 q = letterbox_inverse(lb, letterbox_forward(lb, p));
@@ -117,8 +117,8 @@ TEST_CASE("crop transform: centre, scale, rotation and exact inverse") {
   const Point2 a = crop_to_image(c, {0, 10}), b = crop_to_image(c, {64, 10});
   CHECK(std::hypot(b[0] - a[0], b[1] - a[1]) == doctest::Approx(150));
   CHECK(std::atan2(b[1] - a[1], b[0] - a[0]) == doctest::Approx(0.3));
-  std::mt19937 gen(7);
-  std::uniform_real_distribution<double> U(0, 1);
+  sm::Rng gen(7);
+  auto U = [](sm::Rng& g) { return g.uniform(); };
   double worst = 0;
   for (int k = 0; k < 200; ++k) {
     CropParams r;
