@@ -3,6 +3,11 @@
 // clear errors on broken CSVs. Tests on the real data skip with a message when it is absent.
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <vector>
+
+#include "test_support.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -37,11 +42,11 @@ std::vector<std::vector<double>> csv_numbers(const std::string& path) {
   return rows;
 }
 
+// Scratch folders live until the program ends (removed then, with their contents).
 fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("spinemark_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
+  static std::vector<std::unique_ptr<test::TempDir>> dirs;
+  dirs.push_back(std::make_unique<test::TempDir>(name));
+  return dirs.back()->path();
 }
 
 }  // namespace

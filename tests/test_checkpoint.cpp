@@ -2,6 +2,8 @@
 // test); moments, step and every RNG state restored exactly; bad files refused with nothing changed.
 #include <doctest/doctest.h>
 
+#include "test_support.h"
+
 #include <filesystem>
 #include <unistd.h>
 
@@ -14,19 +16,9 @@ using namespace sm;
 
 namespace {
 
-// A folder for this process's files, removed when the program ends.
-struct TempDir {
-  std::filesystem::path path;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 std::string temp_prefix(const std::string& name) {
-  static TempDir dir{std::filesystem::temp_directory_path() / ("sm_test_checkpoint_" + std::to_string(getpid()))};
-  std::filesystem::create_directories(dir.path);
-  return (dir.path / name).string();
+  static test::TempDir dir("checkpoint");
+  return dir.file(name);
 }
 
 struct Net : Module {

@@ -2,6 +2,11 @@
 // resolve relative to the annotation, and bad entries give errors naming the file and line.
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <vector>
+
+#include "test_support.h"
+
 #include <filesystem>
 #include <unistd.h>
 
@@ -13,11 +18,11 @@ using namespace sm;
 namespace fs = std::filesystem;
 
 namespace {
+// Scratch folders live until the program ends (removed then, with their contents).
 fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("spinemark_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
+  static std::vector<std::unique_ptr<test::TempDir>> dirs;
+  dirs.push_back(std::make_unique<test::TempDir>(name));
+  return dirs.back()->path();
 }
 std::string annotation(const std::string& image) {
   return R"({"image": ")" + image + R"(", "schema": "lumbar-lateral", "pixel_spacing_mm": null,

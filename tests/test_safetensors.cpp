@@ -3,6 +3,8 @@
 // file and the tensor named in the message.
 #include <doctest/doctest.h>
 
+#include "test_support.h"
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -16,19 +18,9 @@ using namespace sm;
 
 namespace {
 
-// A folder for this process's files, removed when the program ends.
-struct TempDir {
-  std::filesystem::path path;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 std::string temp_path(const std::string& name) {
-  static TempDir dir{std::filesystem::temp_directory_path() / ("sm_test_safetensors_" + std::to_string(getpid()))};
-  std::filesystem::create_directories(dir.path);
-  return (dir.path / name).string();
+  static test::TempDir dir("safetensors");
+  return dir.file(name);
 }
 
 // A file built from a header string and raw data bytes, exactly as the spec lays it out.

@@ -8,6 +8,7 @@
 #include "layers/dsnt.h"
 #include "models/letterbox.h"
 #include "train/spine_samples.h"
+#include "test_support.h"
 #include "train/synth/synth.h"
 
 using namespace sm;
@@ -37,8 +38,8 @@ std::vector<float> all_batches(SampleFn fn, const LoaderConfig& c) {
 }  // namespace
 
 TEST_CASE("targets are the letterboxed landmarks, normalised over the input") {
-  fs::path dir = fs::temp_directory_path() / "spinemark_test_spine_samples_a";
-  fs::remove_all(dir);
+  test::TempDir tmp("spine_samples_a");
+  const fs::path& dir = tmp.path();
   auto entries = synth_dataset(dir, 2);
   const Schema& schema = schema_builtin("lumbar-lateral");
   SpineSampleConfig cfg;
@@ -58,12 +59,11 @@ TEST_CASE("targets are the letterboxed landmarks, normalised over the input") {
     CHECK(s.targets[size_t(2 * k + 1)] == doctest::Approx(dsnt_normalise(q[1], 96)).epsilon(1e-6));
     CHECK(s.visible[size_t(k)] == 1.f);
   }
-  fs::remove_all(dir);
 }
 
 TEST_CASE("augmented batches are identical for 1 and 3 worker threads") {
-  fs::path dir = fs::temp_directory_path() / "spinemark_test_spine_samples_b";
-  fs::remove_all(dir);
+  test::TempDir tmp("spine_samples_b");
+  const fs::path& dir = tmp.path();
   auto entries = synth_dataset(dir, 6);
   const Schema& schema = schema_builtin("lumbar-lateral");
   SpineSampleConfig cfg;
@@ -77,13 +77,11 @@ TEST_CASE("augmented batches are identical for 1 and 3 worker threads") {
   auto three = all_batches(spine_sample_fn(entries, schema, cfg), c);
   CHECK(one.size() == size_t(6 * (48 * 64 + 22 * 2)));
   CHECK(one == three);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("a dataset of another schema is refused with the entry named") {
-  fs::path dir = fs::temp_directory_path() / "spinemark_test_spine_samples_c";
-  fs::remove_all(dir);
+  test::TempDir tmp("spine_samples_c");
+  const fs::path& dir = tmp.path();
   auto entries = synth_dataset(dir, 1);
   CHECK_THROWS_WITH_AS(spine_sample_fn(entries, schema_builtin("aasce-ap"), SpineSampleConfig{}), doctest::Contains("s0"), Error);
-  fs::remove_all(dir);
 }
