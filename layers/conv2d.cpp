@@ -156,6 +156,25 @@ template <class T> void conv_forward(const ConvGeom& g, const T* x, const T* w, 
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < g.n; ++n) one_image(n, col);
     }
+  } else if (const int64_t tiles = (g.ho + rows - 1) / rows; !g.direct() && tiles >= 2 * omp_get_max_threads()) {
+    // Few images (batch-1 inference) but many row tiles: split the tiles over the threads, each
+    // with its own im2col scratch; every output column is written by exactly one thread.
+    for (int64_t n = 0; n < g.n; ++n) {
+      const T* xn = x + n * g.cin * g.h * g.w;     // (Cin, H, W)
+      MapR<T> yn(y + n * g.cout * P, g.cout, P);  // (Cout, P)
+#pragma omp parallel
+      {
+        std::vector<T> col(scratch);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int64_t oh0 = t * rows, oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
+          im2col(g, xn, col.data(), oh0, oh1);                               // (K, pt)
+          yn.middleCols(p0, pt).noalias() = wm * MapRC<T>(col.data(), K, pt);  // (Cout, pt)
+        }
+      }
+      if (b)
+        for (int64_t co = 0; co < g.cout; ++co) yn.row(co).array() += b[co];
+    }
   } else {
     std::vector<T> col(scratch);
     for (int64_t n = 0; n < g.n; ++n) one_image(n, col);

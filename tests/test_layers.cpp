@@ -120,6 +120,20 @@ TEST_CASE("conv2d forward: batch larger than the thread count and batch 1 agree"
   }
 }
 
+TEST_CASE("conv2d forward, batch 1 with many row tiles split over threads, matches a direct convolution") {
+  // 64 input channels on a 48x40 map: the im2col tiles hold a few output rows each, so batch-1
+  // inference takes the tile-parallel path (layers/conv2d.cpp).
+  Rng rng(4);
+  for (int64_t stride : {1, 2}) {
+    Var x = leaf_make({1, 64, 48, 40}, rng, DType::F32, -1, 1, false);
+    Var w = leaf_make({6, 64, 3, 3}, rng, DType::F32, -0.1, 0.1, false);
+    Var b = leaf_make({6}, rng, DType::F32, -1, 1, false);
+    const Conv2dParams p = Conv2dParams::make(stride, 1);
+    Tensor y = conv2d(x, w, b, p).value();
+    CHECK(tensor_max_abs_diff(y, conv_naive(x.value(), w.value(), b.value(), p)) < 1e-4);
+  }
+}
+
 TEST_CASE("conv2d gradient check: stride, padding, dilation, bias combinations") {
   Rng rng(3);
   for (const ConvCase& c : conv_cases()) {
