@@ -7,6 +7,7 @@
 #include "autograd/gradcheck.h"
 #include "layers/dsnt.h"
 #include "layers/dsnt_losses.h"
+#include "layers/scalar_ops.h"
 #include "tensor/ops.h"
 #include "tensor/rng.h"
 
@@ -151,6 +152,7 @@ TEST_CASE("gradient checks: softmax, DSNT and every loss") {
       {"variance", [&](const Var& z) { return variance_regularizer(flat_softmax(z), 1.5, mask); }},
       {"mse", [&](const Var& z) { return mse_loss(dsnt(flat_softmax(z)), target, mask); }},
       {"l1", [&](const Var& z) { return l1_loss(dsnt(flat_softmax(z)), target); }},
+      {"scale", [&](const Var& z) { return scale(z, -2.5); }},
   };
   for (auto& c : cases) {
     CAPTURE(c.name);
