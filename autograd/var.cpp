@@ -52,6 +52,12 @@ void Var::grad_accumulate(const Tensor& g) const {
   tensor_add_(d_->grad, g);
 }
 
+Tensor& Var::grad_buffer() const {
+  SM_CHECK(requires_grad(), "grad_buffer: '" << d_->name << "' does not require a gradient");
+  if (!d_->grad.defined()) d_->grad = Tensor::zeros(d_->value.shape(), d_->value.dtype(), d_->value.device());
+  return d_->grad;
+}
+
 void Var::grad_zero() const {
   if (d_ && d_->grad.defined()) d_->grad.zero_();
 }

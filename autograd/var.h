@@ -47,6 +47,9 @@ class Var {
 
   // Adds g into this Var's gradient (allocating zeros first). No-op unless requires_grad.
   void grad_accumulate(const Tensor& g) const;
+  // The gradient buffer itself, allocated as zeros (on the value's device) on first use, for
+  // backward kernels that add into it in place. Requires requires_grad().
+  Tensor& grad_buffer() const;
   void grad_zero() const;     // keeps the buffer, fills 0
   void grad_release() const;  // drops the buffer
 

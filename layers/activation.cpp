@@ -21,7 +21,7 @@ static Var relu_cuda(const Var& x) {
   return var_make_result(y, {x}, "relu", [x, xc](const Tensor& g) {
     Var xv = x;
     Tensor gc = g.contiguous();
-    cuda::relu_backward(xc.numel(), xc.f32(), gc.f32(), var_grad_buffer(xv).f32());
+    cuda::relu_backward(xc.numel(), xc.f32(), gc.f32(), xv.grad_buffer().f32());
   });
 }
 #endif
@@ -49,7 +49,7 @@ Var relu(const Var& x) {
       using T = decltype(zero);
       const T* gp = gc.data<T>();
       const T* o = y.data<T>();
-      T* dx = var_grad_buffer(xv).template data<T>();
+      T* dx = xv.grad_buffer().template data<T>();
       const int64_t n = y.numel();
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
       for (int64_t i = 0; i < n; ++i) dx[i] += o[i] > T(0) ? gp[i] : T(0);

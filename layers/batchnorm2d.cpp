@@ -212,9 +212,9 @@ Var batchnorm2d(const Var& x, const Var& weight, const Var& bias, Tensor* runnin
         Tensor gc = gy.contiguous();
         dispatch_float(gc.dtype(), [&](auto zero) {
           using T = decltype(zero);
-          T* dx = xv.requires_grad() ? var_grad_buffer(xv).template data<T>() : nullptr;
-          T* dw = wv.defined() && wv.requires_grad() ? var_grad_buffer(wv).template data<T>() : nullptr;
-          T* db = bv.defined() && bv.requires_grad() ? var_grad_buffer(bv).template data<T>() : nullptr;
+          T* dx = xv.requires_grad() ? xv.grad_buffer().template data<T>() : nullptr;
+          T* dw = wv.defined() && wv.requires_grad() ? wv.grad_buffer().template data<T>() : nullptr;
+          T* db = bv.defined() && bv.requires_grad() ? bv.grad_buffer().template data<T>() : nullptr;
           bn_backward<T>(g, training, xc.data<T>(), gc.data<T>(), mean, invstd, gamma, dx, dw, db);
         });
       });

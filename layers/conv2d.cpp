@@ -330,9 +330,9 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams&
     Tensor gyc = gy.contiguous();
     dispatch_float(gyc.dtype(), [&](auto zero) {
       using T = decltype(zero);
-      T* dw = wv.requires_grad() ? var_grad_buffer(wv).data<T>() : nullptr;
-      T* dx = xv.requires_grad() ? var_grad_buffer(xv).data<T>() : nullptr;
-      T* db = bv.defined() && bv.requires_grad() ? var_grad_buffer(bv).data<T>() : nullptr;
+      T* dw = wv.requires_grad() ? wv.grad_buffer().data<T>() : nullptr;
+      T* dx = xv.requires_grad() ? xv.grad_buffer().data<T>() : nullptr;
+      T* db = bv.defined() && bv.requires_grad() ? bv.grad_buffer().data<T>() : nullptr;
       conv_backward<T>(g, xc.data<T>(), wc.data<T>(), gyc.data<T>(), dw, dx, db);
     });
   });

@@ -34,7 +34,7 @@ inline float* cuda_value_ptr(const char* op, const Var& v) {
 inline float* cuda_grad_ptr(const char* op, const Var& v) {
   if (!v.defined() || !v.requires_grad()) return nullptr;
   Var w = v;
-  return cuda_f32_ptr(op, var_grad_buffer(w));
+  return cuda_f32_ptr(op, w.grad_buffer());
 }
 
 // A contiguous float32 CUDA tensor of size `shape` (uninitialised).

@@ -8,12 +8,6 @@
 
 namespace sm {
 
-Tensor& var_grad_buffer(Var& v) {
-  SM_CHECK(v.requires_grad(), "var_grad_buffer: '" << v.name() << "' does not require a gradient");
-  if (!v.grad().defined()) v.grad() = Tensor::zeros(v.shape(), v.value().dtype(), v.value().device());
-  return v.grad();
-}
-
 #ifdef SPINEMARK_CUDA
 // The CUDA twins (cuda/elementwise.cu). add's backward is the CPU one: grad_accumulate adds on the
 // device (tensor_add_ dispatches).
@@ -79,8 +73,8 @@ Var add_relu(const Var& a, const Var& b) {
       const T* gp = gc.data<T>();
       const T* op = out.data<T>();
       const int64_t n = out.numel();
-      T* da = av.requires_grad() ? var_grad_buffer(av).template data<T>() : nullptr;
-      T* db = bv.requires_grad() ? var_grad_buffer(bv).template data<T>() : nullptr;
+      T* da = av.requires_grad() ? av.grad_buffer().template data<T>() : nullptr;
+      T* db = bv.requires_grad() ? bv.grad_buffer().template data<T>() : nullptr;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
       for (int64_t i = 0; i < n; ++i) {
         const T gi = op[i] > T(0) ? gp[i] : T(0);

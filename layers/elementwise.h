@@ -5,9 +5,6 @@
 
 namespace sm {
 
-// The gradient tensor of v, allocated as zeros (v's shape and dtype) on first use, so a backward
-// can add into it directly. Precondition: v.requires_grad().
-Tensor& var_grad_buffer(Var& v);
 
 // out = a + b (same shape): the residual connection. Backward: da += g, db += g.
 Var add(const Var& a, const Var& b);

@@ -71,12 +71,12 @@ Var linear(const Var& x, const Var& weight, const Var& bias) {
       using T = decltype(zero);
       MapRC<T> gm(gc.data<T>(), N, out);  // (N, out)
       if (xv.requires_grad())            // dx (N, in) += g W
-        MapR<T>(var_grad_buffer(xv).template data<T>(), N, in).noalias() += gm * MapRC<T>(wc.data<T>(), out, in);
+        MapR<T>(xv.grad_buffer().template data<T>(), N, in).noalias() += gm * MapRC<T>(wc.data<T>(), out, in);
       if (wv.requires_grad())            // dW (out, in) += gᵀ x
-        MapR<T>(var_grad_buffer(wv).template data<T>(), out, in).noalias() +=
+        MapR<T>(wv.grad_buffer().template data<T>(), out, in).noalias() +=
             gm.transpose() * MapRC<T>(xc.data<T>(), N, in);
       if (bv.defined() && bv.requires_grad()) {  // db (out) += Σ_n g
-        T* db = var_grad_buffer(bv).template data<T>();
+        T* db = bv.grad_buffer().template data<T>();
         for (int64_t n = 0; n < N; ++n)
           for (int64_t o = 0; o < out; ++o) db[o] += gm(n, o);
       }

@@ -96,7 +96,7 @@ Var max_pool2d(const Var& x, const MaxPool2dParams& p) {
     dispatch_float(gc.dtype(), [&](auto zero) {
       using T = decltype(zero);
       const T* gp = gc.data<T>();
-      T* dx = var_grad_buffer(xv).template data<T>();
+      T* dx = xv.grad_buffer().template data<T>();
       const int32_t* am = argmax->data();
 #pragma omp parallel for schedule(static) if (N * C * H * W > (1 << 15))
       for (int64_t nc = 0; nc < N * C; ++nc)
@@ -132,7 +132,7 @@ Var global_avg_pool(const Var& x) {
     dispatch_float(gc.dtype(), [&](auto zero) {
       using T = decltype(zero);
       const T* gp = gc.data<T>();
-      T* dx = var_grad_buffer(xv).template data<T>();
+      T* dx = xv.grad_buffer().template data<T>();
       for (int64_t nc = 0; nc < N * C; ++nc) {
         const T v = gp[nc] / T(HW);
         for (int64_t i = 0; i < HW; ++i) dx[nc * HW + i] += v;

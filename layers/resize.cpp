@@ -91,7 +91,7 @@ Var resize_bilinear(const Var& x, int64_t out_h, int64_t out_w) {
     dispatch_float(gc.dtype(), [&](auto zero) {
       using T = decltype(zero);
       const T* gp = gc.data<T>();
-      T* dx = var_grad_buffer(xv).template data<T>();
+      T* dx = xv.grad_buffer().template data<T>();
 #pragma omp parallel for schedule(static) if (NC * out_h * out_w > (1 << 15))
       for (int64_t nc = 0; nc < NC; ++nc) {
         T* plane = dx + nc * H * W;  // (H, W)
