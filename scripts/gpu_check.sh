@@ -20,7 +20,11 @@ configure_only=0
 [ "${1:-}" = "--configure-only" ] && configure_only=1
 build=${SPINEMARK_GPU_BUILD:-build-gpu}
 arch=${SPINEMARK_GPU_ARCH:-90}
-logs=${OUT:-$root/$build/logs}
+# Logs go to $build/logs; with $OUT set, the summary and one archive of all logs are copied there at
+# exit (the device tool brings back at most 8 files).
+logs=$root/$build/logs
+[ "${build#/}" != "$build" ] && logs=$build/logs
+rm -rf "$logs"
 mkdir -p "$logs" "$build"
 jobs=$(nproc 2>/dev/null || echo 4)
 declare -a rows=()
@@ -37,7 +41,7 @@ summary() {
   printf '%-28s %-8s %7s  %s\n' step result time detail
   for r in "${rows[@]}"; do echo "$r"; done
   bench_table
-  echo "logs: $logs"
+  echo "logs: $logs${OUT:+ (archive: \$OUT/gpu_check_logs.tgz)}"
 }
 # train_step and infer_bs1 medians, ours vs PyTorch (same GPU, same run); ratio < 1: we are faster.
 bench_table() {
@@ -67,7 +71,15 @@ for bench in ("train_step", "infer_bs1", "infer_bsN"):
 print("(goals: train_step ratio <= 1.2, infer_bs1 ratio < 1)")
 PY
 }
-trap summary EXIT
+finish() {
+  summary 2>&1 | tee "$logs/summary.txt"
+  if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    cp "$logs/summary.txt" "$OUT/summary.txt"
+    tar -czf "$OUT/gpu_check_logs.tgz" -C "$(dirname "$logs")" "$(basename "$logs")" 2>/dev/null
+  fi
+}
+trap finish EXIT
 
 # ---- the machine ---------------------------------------------------------------------------
 gpu_name=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
@@ -82,20 +94,63 @@ if [ ! -d "$carry/include/eigen3" ]; then
   row configure FAIL 0 ".carry/ missing: run scripts/gpu_carry_prepare.sh here and carry .carry"
   exit 1
 fi
-cudnn_args=()
+# Each library is looked for in the toolkit first, then in PyTorch's NVIDIA wheels (nvidia/cudnn,
+# nvidia/cublas, nvidia/cu13, ...), which is where an image with pip-installed PyTorch keeps them.
 cuda_home=$(dirname "$(dirname "${nvcc_bin:-/usr/local/cuda/bin/nvcc}")")
-if [ ! -e "$cuda_home/include/cudnn.h" ] && [ ! -e /usr/include/cudnn.h ] && [ -n "$py" ]; then
-  # PyTorch's cuDNN wheel (nvidia-cudnn-cu13): headers and libcudnn.so.9, no unversioned link.
-  cudnn_root=$("$py" -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__) if nvidia.cudnn.__file__ else list(nvidia.cudnn.__path__)[0])' 2>/dev/null || true)
-  if [ -n "$cudnn_root" ] && [ -e "$cudnn_root/include/cudnn.h" ]; then
-    lib=$(ls "$cudnn_root"/lib/libcudnn.so* 2>/dev/null | head -1)
-    cudnn_args=(-DCUDNN_INCLUDE_DIR="$cudnn_root/include" -DCUDNN_LIBRARY="$lib")
-    export LD_LIBRARY_PATH="$cudnn_root/lib:${LD_LIBRARY_PATH:-}"
-  fi
+site_nvidia=""
+[ -n "$py" ] && site_nvidia=$("$py" -c 'import nvidia, os; print(" ".join(list(nvidia.__path__)))' 2>/dev/null || true)
+search_roots=("$cuda_home" /usr/local/cuda /usr $site_nvidia)
+# find_header NAME: first directory holding include/NAME (or NAME) under the search roots.
+find_header() {
+  local r f
+  for r in "${search_roots[@]}"; do
+    [ -e "$r/include/$1" ] && { echo "$r/include"; return; }
+    [ -e "$r/targets/x86_64-linux/include/$1" ] && { echo "$r/targets/x86_64-linux/include"; return; }
+  done
+  for r in "${search_roots[@]}"; do
+    [ -d "$r" ] && [ "$r" != /usr ] || continue
+    f=$(find "$r" -maxdepth 4 -name "$1" -path '*include*' 2>/dev/null | sort | head -1)
+    [ -n "$f" ] && { dirname "$f"; return; }
+  done
+}
+# find_lib NAME: libNAME.so (or a versioned one) beside the search roots.
+find_lib() {
+  local r d f
+  for r in "${search_roots[@]}"; do
+    for d in lib64 lib targets/x86_64-linux/lib lib/x86_64-linux-gnu; do
+      f=$(ls "$r/$d/lib$1.so" "$r/$d"/lib"$1".so.* 2>/dev/null | head -1)
+      [ -n "$f" ] && { echo "$f"; return; }
+    done
+  done
+  for r in "${search_roots[@]}"; do
+    [ -d "$r" ] && [ "$r" != /usr ] || continue
+    f=$(find "$r" -maxdepth 4 -name "lib$1.so*" 2>/dev/null | sort | head -1)
+    [ -n "$f" ] && { echo "$f"; return; }
+  done
+}
+cudnn_inc=$(find_header cudnn.h); cudnn_lib=$(find_lib cudnn)
+cublas_inc=$(find_header cublas_v2.h); cublas_lib=$(find_lib cublas); cublaslt_lib=$(find_lib cublasLt)
+{
+  echo "nvcc: ${nvcc_bin:-none} ($("${nvcc_bin:-nvcc}" --version 2>/dev/null | tail -1))"
+  echo "cuda_home: $cuda_home; python nvidia packages: ${site_nvidia:-none}"
+  echo "cudnn: include ${cudnn_inc:-NOT FOUND}, library ${cudnn_lib:-NOT FOUND}"
+  echo "cublas: include ${cublas_inc:-NOT FOUND}, library ${cublas_lib:-NOT FOUND}, Lt ${cublaslt_lib:-NOT FOUND}"
+} | tee "$logs/deps.log"
+dep_args=()
+extra_inc=""
+add_libdir() { export LD_LIBRARY_PATH="$(dirname "$1")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; }
+if [ -n "$cudnn_inc" ] && [ -n "$cudnn_lib" ]; then
+  dep_args+=(-DCUDNN_INCLUDE_DIR="$cudnn_inc" -DCUDNN_LIBRARY="$cudnn_lib")
+  add_libdir "$cudnn_lib"
 fi
-if ! ls "$cuda_home"/lib64/libcublas.so* >/dev/null 2>&1 && ! ls "$cuda_home"/targets/*/lib/libcublas.so* >/dev/null 2>&1; then
-  echo "gpu_check: warning: no libcublas under $cuda_home; CMake's CUDA::cublas will be missing" | tee -a "$logs/configure.log"
+if [ -n "$cublas_lib" ] && [ "$(dirname "$cublas_lib")" != "$cuda_home/lib64" ]; then
+  # Outside the toolkit: hand CMake's FindCUDAToolkit the library and the header directory.
+  dep_args+=(-DCUDA_cublas_LIBRARY="$cublas_lib")
+  [ -n "$cublaslt_lib" ] && dep_args+=(-DCUDA_cublasLt_LIBRARY="$cublaslt_lib")
+  add_libdir "$cublas_lib"
 fi
+[ -n "$cublas_inc" ] && [ "$cublas_inc" != "$cuda_home/include" ] && extra_inc="-I$cublas_inc"
+[ -n "$extra_inc" ] && dep_args+=(-DCMAKE_CXX_FLAGS="$extra_inc" -DCMAKE_CUDA_FLAGS="$extra_inc")
 
 # ---- configure ------------------------------------------------------------------------------
 t=$(date +%s)
@@ -109,7 +164,7 @@ cmake -S . -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSPINEMARK_CUDA=O
   -DCMAKE_PREFIX_PATH="$carry" \
   -DEigen3_DIR="$carry/share/eigen3/cmake" -Ddoctest_DIR="$carry/lib/cmake/doctest" \
   -DCLI11_DIR="$carry/share/cmake/CLI11" -Dnlohmann_json_DIR="$carry/share/cmake/nlohmann_json" \
-  -DSTB_INCLUDE_DIR="$carry/include/stb" "${stb_lib[@]}" "${cudnn_args[@]}" >"$logs/configure.log" 2>&1
+  -DSTB_INCLUDE_DIR="$carry/include/stb" "${stb_lib[@]}" "${dep_args[@]}" >"$logs/configure.log" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
   tail -20 "$logs/configure.log"
@@ -186,6 +241,22 @@ else
   row "make_golden seed$seed" SKIPPED 0 "no python3 with torch and numpy"
 fi
 
+# ---- end to end: the demo trains on the GPU (its held-out error is compared with the CPU's) ------
+if over_budget 60; then
+  row "dsnt-demo (cuda)" SKIPPED 0 "time budget ($budget s) spent"
+else
+  t=$(date +%s)
+  timeout "$(tmo 60)" "$build/bin/spinemark" dsnt-demo --device cuda --out "$logs/demo_cuda" >"$logs/demo_cuda.log" 2>&1
+  rc=$?
+  row "dsnt-demo (cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" \
+    "held-out $(grep -m1 'held-out' "$logs/demo_cuda.log" | grep -o 'mean [0-9.]* px'), $(grep -m1 -o '^total.*' "$logs/demo_cuda.log")"
+  [ $rc -eq 0 ] || { tail -5 "$logs/demo_cuda.log"; status=1; }
+  t=$(date +%s)
+  timeout "$(tmo 40)" "$build/bin/spinemark" dsnt-demo --device cpu --out "" >"$logs/demo_cpu.log" 2>&1
+  row "dsnt-demo (cpu, reference)" "$([ $? -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" \
+    "held-out $(grep -m1 'held-out' "$logs/demo_cpu.log" | grep -o 'mean [0-9.]* px'), $(grep -m1 -o '^total.*' "$logs/demo_cpu.log")"
+fi
+
 # ---- benchmarks (never a test: failures are reported, not fatal) --------------------------------
 if over_budget 40; then
   row "bench (ours, cuda)" SKIPPED 0 "time budget ($budget s) spent"
@@ -210,5 +281,18 @@ else
   rc=$?
   row "peer_torch (cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" "$(grep -c '^{' "$logs/peer_torch.jsonl") JSON lines, rc $rc"
   [ $rc -eq 0 ] || tail -5 "$logs/peer_torch.err"
+fi
+# ---- memory checker on the op parity cases, when compute-sanitizer is there and time is left ------
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$sanitizer" ] && ! over_budget 70; then
+  t=$(date +%s)
+  timeout "$(tmo 150)" "$sanitizer" --tool memcheck --error-exitcode 9 "$build/bin/test_cuda" \
+    -tc='*every op, strict*,*Var ops dispatch*' >"$logs/memcheck.log" 2>&1
+  rc=$?
+  row "memcheck (parity, Var ops)" "$([ $rc -eq 0 ] && echo ok || ([ $rc -eq 124 ] && echo TIMEOUT || echo FAIL))" "$(elapsed "$t")" \
+    "$(grep -m1 -E 'ERROR SUMMARY' "$logs/memcheck.log")"
+  [ $rc -eq 0 ] || [ $rc -eq 124 ] || { grep -m10 -E 'Invalid|at 0x|by thread' "$logs/memcheck.log"; status=1; }
+else
+  row "memcheck (parity, Var ops)" SKIPPED 0 "${sanitizer:+time budget spent}${sanitizer:-no compute-sanitizer}"
 fi
 exit $status
