@@ -1,7 +1,12 @@
 // Bilinear resize, align_corners=False (CPU twin layers/resize.cpp, PyTorch's
 // upsample_bilinear2d). The taps of each axis are computed on the host in double exactly as on the
-// CPU and uploaded; backward gathers per input cell through the transposed taps (CSR), so it
-// needs no atomics.
+// CPU and uploaded once per (input, output) size pair, then kept on the device for the life of
+// the process (a network resizes between a handful of sizes); backward gathers per input cell
+// through the transposed taps (CSR), so it needs no atomics.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "cuda/kernels.cuh"
@@ -67,15 +72,29 @@ struct UploadedTaps {
   DeviceTaps d{};
 };
 
-void taps_upload(const AxisTaps& t, UploadedTaps& u, cudaStream_t st) {
-  u.ints = DeviceBuffer(t.ints.size() * sizeof(int32_t));
-  u.floats = DeviceBuffer(t.floats.size() * sizeof(float));
-  SM_CUDA_CHECK(cudaMemcpyAsync(u.ints.get(), t.ints.data(), t.ints.size() * sizeof(int32_t), cudaMemcpyHostToDevice, st));
-  SM_CUDA_CHECK(cudaMemcpyAsync(u.floats.get(), t.floats.data(), t.floats.size() * sizeof(float), cudaMemcpyHostToDevice, st));
-  const int32_t* ip = u.ints.as<int32_t>();
-  const float* fp = u.floats.as<float>();
-  u.d.i0 = ip, u.d.i1 = ip + t.out, u.d.start = ip + 2 * t.out, u.d.src = ip + 2 * t.out + t.in + 1;
-  u.d.w0 = fp, u.d.w1 = fp + t.out, u.d.wt = fp + 2 * t.out;
+// The device taps of one axis resized from `in` to `out`: made and uploaded on first use (the
+// upload waits for the stream once, so the host vectors may go), then shared by every later call
+// on any stream. The cache is leaked on purpose, like the allocator it draws from.
+DeviceTaps taps_get(int64_t in, int64_t out, cudaStream_t st) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::pair<int64_t, int64_t>, std::unique_ptr<UploadedTaps>>();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache->find({in, out});
+  if (it != cache->end()) return it->second->d;
+  const AxisTaps t = taps_make(in, out);
+  auto u = std::make_unique<UploadedTaps>();
+  u->ints = DeviceBuffer(t.ints.size() * sizeof(int32_t));
+  u->floats = DeviceBuffer(t.floats.size() * sizeof(float));
+  SM_CUDA_CHECK(cudaMemcpyAsync(u->ints.get(), t.ints.data(), t.ints.size() * sizeof(int32_t), cudaMemcpyHostToDevice, st));
+  SM_CUDA_CHECK(cudaMemcpyAsync(u->floats.get(), t.floats.data(), t.floats.size() * sizeof(float), cudaMemcpyHostToDevice, st));
+  SM_CUDA_CHECK(cudaStreamSynchronize(st));
+  const int32_t* ip = u->ints.as<int32_t>();
+  const float* fp = u->floats.as<float>();
+  u->d.i0 = ip, u->d.i1 = ip + t.out, u->d.start = ip + 2 * t.out, u->d.src = ip + 2 * t.out + t.in + 1;
+  u->d.w0 = fp, u->d.w1 = fp + t.out, u->d.wt = fp + 2 * t.out;
+  const DeviceTaps d = u->d;
+  cache->emplace(std::make_pair(in, out), std::move(u));
+  return d;
 }
 
 __global__ void resize_forward_kernel(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, DeviceTaps th,
@@ -120,15 +139,10 @@ void resize_bilinear_forward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t
   resize_check("resize_bilinear_forward (CUDA)", n, c, h, w, out_h, out_w);
   SM_CHECK(x && y, "resize_bilinear_forward (CUDA): null x or y");
   cudaStream_t st = stream_resolve(s);
-  const AxisTaps th = taps_make(h, out_h), tw = taps_make(w, out_w);
-  UploadedTaps uh, uw;
-  taps_upload(th, uh, st);
-  taps_upload(tw, uw, st);
+  const DeviceTaps th = taps_get(h, out_h, st), tw = taps_get(w, out_w, st);
   const int64_t total = n * c * out_h * out_w;
-  resize_forward_kernel<<<grid_for(total), kThreads, 0, st>>>(n * c, h, w, out_h, out_w, uh.d, uw.d, x, y);
+  resize_forward_kernel<<<grid_for(total), kThreads, 0, st>>>(n * c, h, w, out_h, out_w, th, tw, x, y);
   SM_LAUNCH_CHECK("resize_forward_kernel");
-  // The host tap vectors must outlive the (asynchronous) uploads.
-  SM_CUDA_CHECK(cudaStreamSynchronize(st));
 }
 
 void resize_bilinear_backward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t out_h, int64_t out_w,
@@ -137,14 +151,10 @@ void resize_bilinear_backward(int64_t n, int64_t c, int64_t h, int64_t w, int64_
   SM_CHECK(dy, "resize_bilinear_backward (CUDA): null dy");
   if (!dx) return;
   cudaStream_t st = stream_resolve(s);
-  const AxisTaps th = taps_make(h, out_h), tw = taps_make(w, out_w);
-  UploadedTaps uh, uw;
-  taps_upload(th, uh, st);
-  taps_upload(tw, uw, st);
+  const DeviceTaps th = taps_get(h, out_h, st), tw = taps_get(w, out_w, st);
   const int64_t total = n * c * h * w;
-  resize_backward_kernel<<<grid_for(total), kThreads, 0, st>>>(n * c, h, w, out_h, out_w, uh.d, uw.d, dy, dx);
+  resize_backward_kernel<<<grid_for(total), kThreads, 0, st>>>(n * c, h, w, out_h, out_w, th, tw, dy, dx);
   SM_LAUNCH_CHECK("resize_backward_kernel");
-  SM_CUDA_CHECK(cudaStreamSynchronize(st));
 }
 
 }  // namespace sm::cuda

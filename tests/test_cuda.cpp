@@ -20,7 +20,9 @@ TEST_CASE("cuda: CPU-vs-GPU parity") {
 #else
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -459,21 +461,33 @@ struct ModeGuard {
   ~ModeGuard() { cuda::strict_mode_set(strict), cuda::deterministic_mode_set(det); }
 };
 
+// Runs the whole table; prints one line per op with its worst output (error / tolerance), so a
+// GPU run shows how much room each stated tolerance leaves.
 void table_run(bool strict, double tol_scale) {
   ModeGuard mode(strict, true);
   uint64_t seed = 1;
+  std::ostringstream report;
+  report << (strict ? "strict float32" : "default (TF32)") << " parity, worst output of each op:\n";
   for (const OpCase& op : op_table()) {
     Rng rng(seed++);
     std::vector<Output> outs = op.run(rng);
     cuda::backend_get().synchronize();
+    double worst_ratio = -1, worst_err = 0, worst_tol = 0;
+    std::string worst_name;
     for (const Output& o : outs) {
       REQUIRE_MESSAGE(o.cpu.defined(), op.name << "/" << o.name << ": the CPU produced no value");
       const double err = normalised_error(o.gpu, o.cpu);
       const double tol = o.tol * tol_scale;
       INFO(op.name << " / " << o.name << ": normalised error " << err << " (tolerance " << tol << ")");
       CHECK(err <= tol);
+      if (!(err / tol <= worst_ratio)) worst_ratio = err / tol, worst_err = err, worst_tol = tol, worst_name = o.name;
     }
+    char line[200];
+    std::snprintf(line, sizeof line, "  %-22s %-14s error %9.2e  tolerance %8.1e  (%5.3f of it)\n", op.name,
+                  worst_name.c_str(), worst_err, worst_tol, worst_ratio);
+    report << line;
   }
+  MESSAGE(report.str());
 }
 
 }  // namespace
@@ -483,7 +497,7 @@ TEST_CASE("cuda: device") {
     MESSAGE("SKIPPED: " << cuda::device_describe() << "; every CPU-vs-GPU case of this program is skipped");
     return;
   }
-  MESSAGE("CUDA device: " << cuda::device_describe() << ", TF32 " << (cuda::tf32_active() ? "available" : "off"));
+  MESSAGE("CUDA device: " << cuda::device_describe() << ", TF32 " << std::string(cuda::tf32_active() ? "available" : "off"));
 }
 
 TEST_CASE("cuda: CPU-vs-GPU parity, every op, strict float32" * doctest::skip(!gpu_usable())) {

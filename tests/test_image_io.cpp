@@ -60,7 +60,7 @@ Image gradient(int w, int h, float top) {
   return img;
 }
 
-double correlation(const std::vector<double>& a, const std::vector<double>& b) {
+[[maybe_unused]] double correlation(const std::vector<double>& a, const std::vector<double>& b) {
   double ma = 0, mb = 0;
   for (size_t i = 0; i < a.size(); ++i) ma += a[i], mb += b[i];
   ma /= double(a.size()), mb /= double(b.size());

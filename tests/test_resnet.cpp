@@ -119,7 +119,9 @@ TEST_CASE("ResNet output shapes for output strides 8, 16, 32 (and the undilated 
       CHECK(st[0].shape() == Shape{1, 4, 16, 16});
       CHECK(st[3].shape() == Shape{1, 32, 64 / os, 64 / os});
       // The same parameter shapes whatever the stride: weights move between the variants.
-      CHECK(net.parameter_count() == ResNet(ResNetConfig{18, BlockType::Basic, {}, {4, 8, 16, 32}}, rng).parameter_count());
+      ResNetConfig plain;
+      plain.widths = {4, 8, 16, 32};
+      CHECK(net.parameter_count() == ResNet(plain, rng).parameter_count());
     }
   }
   ResNetConfig c50;
