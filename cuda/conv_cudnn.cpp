@@ -227,6 +227,27 @@ void conv2d_backward(const ConvShape& cs, const float* x, const float* weight, c
   }
 }
 
+namespace {
+const char* math_name(const Algo& a) {
+  if (a.algo < 0) return "";
+  switch (a.math) {
+    case CUDNN_FMA_MATH: return "fma";
+    case CUDNN_DEFAULT_MATH: return "default";
+    case CUDNN_TENSOR_OP_MATH: return "tensor_op";
+    default: return "other";
+  }
+}
+}  // namespace
+
+ConvAlgoChoice conv_algo_chosen(const ConvShape& cs) {
+  ConvPlan& p = plan_get(cs);
+  std::lock_guard<std::mutex> lock(g_mu);
+  ConvAlgoChoice c;
+  c.fwd = p.fwd.algo, c.bwd_data = p.bwd_data.algo, c.bwd_filter = p.bwd_filter.algo;
+  c.fwd_math = math_name(p.fwd), c.bwd_data_math = math_name(p.bwd_data), c.bwd_filter_math = math_name(p.bwd_filter);
+  return c;
+}
+
 size_t conv_algo_cache_size() {
   std::lock_guard<std::mutex> lock(g_mu);
   return plans().size();

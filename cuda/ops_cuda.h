@@ -47,6 +47,15 @@ void conv2d_forward(const ConvShape& cs, const float* x, const float* weight, co
 // dx (N, C, H, W) += ∂/∂x, dweight (K, C, kh, kw) += ∂/∂w, dbias (K) += Σ dy; each may be null.
 void conv2d_backward(const ConvShape& cs, const float* x, const float* weight, const float* dy, float* dx,
                      float* dweight, float* dbias, Stream s = nullptr);
+// The algorithms cached for a shape in the current mode (strict/TF32, deterministic), for tests
+// and logs: cuDNN's algorithm numbers (-1: not chosen yet, i.e. that direction has not run) and
+// the math type each runs with: "fma" (float32 only), "default" (TF32 tensor cores allowed on
+// compute capability >= 8.0) or "tensor_op".
+struct ConvAlgoChoice {
+  int fwd = -1, bwd_data = -1, bwd_filter = -1;
+  const char *fwd_math = "", *bwd_data_math = "", *bwd_filter_math = "";
+};
+ConvAlgoChoice conv_algo_chosen(const ConvShape& cs);
 // Number of shapes whose algorithms are cached (for tests and logs); clear_cache forgets them.
 size_t conv_algo_cache_size();
 void conv_algo_cache_clear();

@@ -552,6 +552,42 @@ TEST_CASE("cuda: deterministic mode gives bit-identical results" * doctest::skip
   CHECK(cuda::sum_squares(x.numel(), fp(x)) == cuda::sum_squares(x.numel(), fp(x)));
 }
 
+// The default mode is TF32 for convolution (Ampere and newer): at a size where tensor cores pay,
+// cuDNN's measured choice (deterministic off, as the benchmark) should take them, and the error
+// must stay inside the TF32 tolerance; strict mode must stay float32-exact at the same shape.
+// The table's tiny shapes get FMA kernels even in default mode, so this case is the TF32 check.
+TEST_CASE("cuda: convolution in default (TF32) and strict mode at a network-sized shape" * doctest::skip(!gpu_usable())) {
+  Rng rng(11);
+  const cuda::ConvShape cs = conv_shape(8, 64, 32, 32, 64, 3, 1, 1);
+  const Shape xs{8, 64, 32, 32}, ws{64, 64, 3, 3}, ys{8, 64, 32, 32};
+  Tensor x = host_uniform(xs, rng), w = host_uniform(ws, rng, -0.05, 0.05), g = host_uniform(ys, rng);
+  Var xv = leaf(x), wv = leaf(w);
+  Var y = conv2d(xv, wv, Var(), Conv2dParams::make(1, 1));
+  cpu_backward(y, g);
+  Tensor xd = to_dev(x), wd = to_dev(w), gd = to_dev(g);
+  for (bool strict : {true, false}) {
+    ModeGuard mode(strict, false);
+    Tensor yd = Tensor::empty(ys, DType::F32, Device::CUDA);
+    Tensor dx = Tensor::zeros(xs, DType::F32, Device::CUDA), dw = Tensor::zeros(ws, DType::F32, Device::CUDA);
+    cuda::conv2d_forward(cs, fp(xd), fp(wd), nullptr, fp(yd));
+    cuda::conv2d_backward(cs, fp(xd), fp(wd), fp(gd), fp(dx), fp(dw), nullptr);
+    const double ey = normalised_error(to_host(yd), y.value()), edx = normalised_error(to_host(dx), xv.grad()),
+                 edw = normalised_error(to_host(dw), wv.grad());
+    const cuda::ConvAlgoChoice c = cuda::conv_algo_chosen(cs);
+    MESSAGE((strict ? "strict" : "default (TF32)") << " conv 8x64x32x32, 3x3: errors y " << ey << ", dx " << edx
+                                                   << ", dw " << edw << "; algorithms fwd " << c.fwd << " (" << c.fwd_math
+                                                   << "), bwd-data " << c.bwd_data << " (" << c.bwd_data_math
+                                                   << "), bwd-filter " << c.bwd_filter << " (" << c.bwd_filter_math << ")");
+    // Strict mode here may get Winograd or FFT (measured choice): float32 still, but with a few
+    // times the rounding of a direct GEMM over 576-term sums, hence 1e-4 rather than the table's 1e-5.
+    const double tol = strict ? 1e-4 : kTolGemm * 500;
+    CHECK(ey <= tol);
+    CHECK(edx <= tol);
+    CHECK(edw <= tol);
+    if (strict) CHECK(std::string(c.fwd_math) == "fma");
+  }
+}
+
 TEST_CASE("cuda: allocator caches, reuses and reports" * doctest::skip(!gpu_usable())) {
   const cuda::MemoryStats before = cuda::memory_stats();
   { cuda::DeviceBuffer a(12345); }
