@@ -574,10 +574,10 @@ TEST_CASE("cuda: convolution in default (TF32) and strict mode at a network-size
     const double ey = normalised_error(to_host(yd), y.value()), edx = normalised_error(to_host(dx), xv.grad()),
                  edw = normalised_error(to_host(dw), wv.grad());
     const cuda::ConvAlgoChoice c = cuda::conv_algo_chosen(cs);
-    MESSAGE((strict ? "strict" : "default (TF32)") << " conv 8x64x32x32, 3x3: errors y " << ey << ", dx " << edx
-                                                   << ", dw " << edw << "; algorithms fwd " << c.fwd << " (" << c.fwd_math
-                                                   << "), bwd-data " << c.bwd_data << " (" << c.bwd_data_math
-                                                   << "), bwd-filter " << c.bwd_filter << " (" << c.bwd_filter_math << ")");
+    MESSAGE(std::string(strict ? "strict" : "default (TF32)") << " conv 8x64x32x32, 3x3: errors y " << ey << ", dx " << edx
+                                                   << ", dw " << edw << "; algorithms fwd " << c.fwd << " (" << std::string(c.fwd_math)
+                                                   << "), bwd-data " << c.bwd_data << " (" << std::string(c.bwd_data_math)
+                                                   << "), bwd-filter " << c.bwd_filter << " (" << std::string(c.bwd_filter_math) << ")");
     // Strict mode here may get Winograd or FFT (measured choice): float32 still, but with a few
     // times the rounding of a direct GEMM over 576-term sums, hence 1e-4 rather than the table's 1e-5.
     const double tol = strict ? 1e-4 : kTolGemm * 500;
