@@ -49,8 +49,9 @@ void conv2d_backward(const ConvShape& cs, const float* x, const float* weight, c
                      float* dweight, float* dbias, Stream s = nullptr);
 // The algorithms cached for a shape in the current mode (strict/TF32, deterministic), for tests
 // and logs: cuDNN's algorithm numbers (-1: not chosen yet, i.e. that direction has not run) and
-// the math type each runs with: "fma" (float32 only), "default" (TF32 tensor cores allowed on
-// compute capability >= 8.0) or "tensor_op".
+// the math type each runs with, as cuDNN reported it: "fma" (float32 only; strict mode),
+// "tensor_op" (TF32 tensor cores; the default mode on compute capability >= 8.0, where the
+// measured choice takes them) or "default" (cuDNN's own pick, which on an H100 meant FMA kernels).
 struct ConvAlgoChoice {
   int fwd = -1, bwd_data = -1, bwd_filter = -1;
   const char *fwd_math = "", *bwd_data_math = "", *bwd_filter_math = "";

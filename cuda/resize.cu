@@ -1,6 +1,6 @@
 // Bilinear resize, align_corners=False (CPU twin layers/resize.cpp, PyTorch's
-// upsample_bilinear2d). The taps of each axis are computed on the host in double exactly as on the
-// CPU and uploaded once per (input, output) size pair, then kept on the device for the life of
+// upsample_bilinear2d). The taps of each axis come from tensor/bilinear_taps.h, as on the CPU, and
+// are uploaded once per (input, output) size pair, then kept on the device for the life of
 // the process (a network resizes between a handful of sizes); backward gathers per input cell
 // through the transposed taps (CSR), so it needs no atomics.
 #include <map>
@@ -11,6 +11,7 @@
 
 #include "cuda/kernels.cuh"
 #include "cuda/ops_cuda.h"
+#include "tensor/bilinear_taps.h"
 
 namespace sm::cuda {
 
@@ -26,19 +27,9 @@ struct AxisTaps {
 AxisTaps taps_make(int64_t in, int64_t out) {
   AxisTaps t;
   t.in = in, t.out = out;
-  std::vector<int32_t> i0(static_cast<size_t>(out)), i1(static_cast<size_t>(out));
-  std::vector<float> w0(static_cast<size_t>(out)), w1(static_cast<size_t>(out));
-  const double scale = double(in) / double(out);
-  for (int64_t o = 0; o < out; ++o) {
-    double s = (double(o) + 0.5) * scale - 0.5;
-    if (s < 0) s = 0;
-    const int64_t a = int64_t(s);
-    const double l = s - double(a);
-    i0[size_t(o)] = int32_t(a);
-    i1[size_t(o)] = int32_t(a < in - 1 ? a + 1 : a);
-    w0[size_t(o)] = float(1.0 - l);
-    w1[size_t(o)] = float(l);
-  }
+  const BilinearTaps b = bilinear_taps(in, out);
+  const std::vector<int32_t> i0(b.i0.begin(), b.i0.end()), i1(b.i1.begin(), b.i1.end());
+  const std::vector<float> w0(b.w0.begin(), b.w0.end()), w1(b.w1.begin(), b.w1.end());
   // Transpose: for each input index the (output, weight) pairs, outputs ascending.
   std::vector<std::vector<std::pair<int32_t, double>>> rows(static_cast<size_t>(in));
   for (int64_t o = 0; o < out; ++o) {

@@ -5,35 +5,14 @@
 
 #include "layers/cuda_glue.h"
 #include "layers/elementwise.h"
+#include "tensor/bilinear_taps.h"
 
 namespace sm {
 
 namespace {
 
-// Per output index along one axis: the two source indices and their weights.
-struct Taps {
-  std::vector<int64_t> i0, i1;
-  std::vector<double> w0, w1;
-};
-
-Taps taps_make(int64_t in, int64_t out) {
-  Taps t;
-  const double scale = double(in) / double(out);
-  for (int64_t o = 0; o < out; ++o) {
-    double s = (double(o) + 0.5) * scale - 0.5;
-    if (s < 0) s = 0;
-    const int64_t i0 = int64_t(s);
-    const double l = s - double(i0);
-    t.i0.push_back(i0);
-    t.i1.push_back(i0 < in - 1 ? i0 + 1 : i0);
-    t.w0.push_back(1.0 - l);
-    t.w1.push_back(l);
-  }
-  return t;
-}
-
 #ifdef SPINEMARK_CUDA
-// The CUDA twin (cuda/resize.cu): same taps, computed on the device side.
+// The CUDA twin (cuda/resize.cu): the same taps (tensor/bilinear_taps.h), uploaded once per size.
 Var resize_bilinear_cuda(const Var& x, int64_t out_h, int64_t out_w) {
   Tensor xc = x.value().contiguous();
   const int64_t N = xc.size(0), C = xc.size(1), H = xc.size(2), W = xc.size(3);
@@ -60,8 +39,8 @@ Var resize_bilinear(const Var& x, int64_t out_h, int64_t out_w) {
 #endif
   check_cpu("resize_bilinear", xv);
   const int64_t NC = xv.size(0) * xv.size(1), H = xv.size(2), W = xv.size(3);
-  auto th = std::make_shared<Taps>(taps_make(H, out_h));
-  auto tw = std::make_shared<Taps>(taps_make(W, out_w));
+  auto th = std::make_shared<BilinearTaps>(bilinear_taps(H, out_h));
+  auto tw = std::make_shared<BilinearTaps>(bilinear_taps(W, out_w));
   Tensor xc = xv.contiguous();
   Tensor y = Tensor::empty({xv.size(0), xv.size(1), out_h, out_w}, xv.dtype());  // (N, C, Ho, Wo)
   dispatch_float(xv.dtype(), [&](auto zero) {
