@@ -1,0 +1,76 @@
+// The three networks of the 2-step method (method.md §5) and the model folder that holds them:
+//   detect  — letterboxed film -> one heatmap per vertebra level (S1 included) -> level centres;
+//   coarse  — letterboxed film -> one heatmap per landmark (all corners at once);
+//   refine  — one rotation-aligned crop per vertebra -> 4 corner heatmaps (shared by all levels).
+// Each is a DsntNet (ResNet + DSNT head). A model folder is model.json (schema, preset, sizes,
+// crop parameters, normalisation, git revision) plus detect/coarse/refine.safetensors with
+// PyTorch names, so the weights load in torchvision-style code as they are.
+#pragma once
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "models/dsnt_net.h"
+#include "models/schema.h"
+
+namespace sm {
+
+// One network of the pipeline and the image size it sees.
+struct NetSpec {
+  DsntNetConfig net;              // backbone + heatmap channels
+  int input_width = 256;          // detect/coarse: letterbox size; refine: the crop side S
+  int input_height = 256;
+  int heatmap_width() const { return int(input_width / net.backbone.output_stride); }
+  int heatmap_height() const { return int(input_height / net.backbone.output_stride); }
+};
+
+struct ModelSpec {
+  Schema schema;                  // the full definition is stored, so user schemas travel too
+  std::string preset = "small";   // "small" (2 CPU cores, minutes) or "paper" (ResNet-18/34 widths)
+  NetSpec detect, coarse, refine;
+  double crop_margin = 0.25;      // m: crop side s = (1 + 2m)·max(width, height) (method.md §5)
+  // Crops of left-facing patients mirrored so that anterior is always on the crop's +x side
+  // (schemas with the "anterior_positive" frame only; corner names are anatomical, so the
+  // channels are unchanged).
+  bool crop_mirror = true;
+  std::string normalisation = "standardise";  // per-image (x − mean)/std, the only one today
+  // Quality-flag thresholds (pipeline.h).
+  double flag_refine_shift = 0.35;   // refined corner moved more than this × vertebra size
+  double flag_order_slack = 0.25;    // level centres out of order by more than this × size
+  nlohmann::json provenance = nlohmann::json::object();  // git revision, build, run that trained it
+};
+
+// The preset's networks for a schema. Sizes follow the schema's usual film shape
+// (lateral lumbar: square; AP whole spine: twice as high as wide). Throws on unknown presets.
+ModelSpec model_spec_preset(const Schema& schema, const std::string& preset);
+std::vector<std::string> model_presets();
+
+// JSON <-> spec. from_json validates every size and width against limits before anything is
+// built and names the key on error (source: the file, for the message).
+nlohmann::json model_spec_to_json(const ModelSpec& spec);
+ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& source);
+// Applies a JSON object of overrides ({"detect": {"input": [w, h], "widths": [...]}, ...}).
+void model_spec_override(ModelSpec& spec, const nlohmann::json& overrides, const std::string& source);
+
+// A network config checked against limits (1..16 stages, widths 1..4096, inputs 8..8192, ...).
+void dsnt_net_config_validate(const DsntNetConfig& c, const std::string& what);
+
+struct SpineModel {
+  ModelSpec spec;
+  std::shared_ptr<DsntNet> detect, coarse, refine;
+};
+
+// Fresh networks (initialised from "init.detect", "init.coarse", "init.refine" streams of seed).
+SpineModel spine_model_create(const ModelSpec& spec, uint64_t seed);
+
+// Writes the folder atomically: everything goes into a temporary sibling folder that is renamed
+// over `dir` at the end, so a reader never sees a half-written model.
+void spine_model_save(const std::string& dir, const SpineModel& model);
+// Reads and checks model.json and all three weight files before building anything; any missing,
+// truncated or mismatched file fails with one line naming it.
+SpineModel spine_model_load(const std::string& dir);
+
+constexpr const char* kModelJson = "model.json";
+std::string spine_model_weights_file(const std::string& stage);  // "detect.safetensors", ...
+
+}  // namespace sm

@@ -1,0 +1,112 @@
+// The 2-step inference (method.md §5) as a library class: letterbox -> detection -> coarse ->
+// rotation-aligned crops from the FULL-resolution image -> refinement -> exact back-mapping.
+// The step-1 coordinates are kept; every landmark gets a confidence (its heatmap's spread in
+// image pixels) and the result carries quality flags. The three networks are reached through
+// StagePredictor functions, so tests can put ground truth in their place and check that the
+// geometry alone returns the true corners.
+#pragma once
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/crop.h"
+#include "models/letterbox.h"
+#include "models/nets/spine_model.h"
+#include "tensor/tensor.h"
+
+namespace sm {
+
+// What a network stage returns for a batch: normalised coordinates in (-1, 1) over its input
+// and the spread √(Var_x + Var_y) of each heatmap in INPUT pixels.
+struct StageOutput {
+  int n = 0, k = 0;
+  std::vector<float> coords;  // (n, k, 2)
+  std::vector<float> spread;  // (n, k)
+};
+
+// What the pipeline knows about the images it hands a stage (the networks ignore it; a
+// ground-truth oracle in a test uses it to answer exactly).
+struct StageQuery {
+  const Letterbox* letterbox = nullptr;            // step 1: the one letterboxed film
+  const std::vector<CropParams>* crops = nullptr;  // step 2: one per row
+  const std::vector<bool>* mirrored = nullptr;     // step 2: row was mirrored
+  const std::vector<int>* vertebrae = nullptr;     // step 2: vertebra index of each row
+};
+
+// images: (N, 1, H, W) float32 on the CPU, already normalised.
+using StagePredictor = std::function<StageOutput(const Tensor& images, const StageQuery& query)>;
+
+// A DsntNet as a predictor (eval mode, no gradients) on `device`.
+StagePredictor stage_predictor_from_net(std::shared_ptr<DsntNet> net, Device device);
+
+// ---- the pieces that training and inference must share exactly --------------------------------
+// Per-image standardisation (method.md §5): (x − mean)/std (std floored at 1e-6).
+void image_standardise(Image& image);
+// The network input of step 1: the film letterboxed to (input_width, input_height), padded with 0.
+Image step1_input(const Image& film, const Letterbox& lb);
+// The refinement crop: crop_sample of the full-resolution film, then mirrored left-right when
+// `mirror`; standardised. Crop pixel u of a mirrored crop is u' = (S − 1 − u_x, u_y).
+Image refine_crop_image(const Image& film, const CropParams& crop, bool mirror);
+Point2 refine_crop_from_image(const CropParams& crop, bool mirror, const Point2& p);
+Point2 refine_crop_to_image(const CropParams& crop, bool mirror, const Point2& u);
+// Which refine channel each corner of vertebra v uses: channel c <-> the schema's corner c of v
+// (S1 with 2 corners uses channels 0 and 1; the rest are masked out of the loss).
+// Whether a film's crops are mirrored: the schema mirrors angles (anterior_positive) and the
+// patient faces image-left by these points.
+bool refine_mirror(const ModelSpec& spec, const std::vector<Point2>& points);
+// Vertebra centres from landmarks (the detection targets): the mean of its corners, the
+// endplate midpoint for S1; NaN where a corner is missing. (V,)
+std::vector<Point2> vertebra_centres(const Schema& schema, const std::vector<Point2>& points);
+// Crop parameters of vertebra v from step-1 outputs: centre from the detection network, angle
+// and size from the coarse corners (crop_params_from_vertebra on them). Falls back to the coarse
+// centre when the detection centre is not finite. Throws when the coarse corners are unusable.
+CropParams refine_crop_params(const ModelSpec& spec, const std::vector<Point2>& coarse, const Point2& centre, int v);
+
+struct PipelineResult {
+  int image_width = 0, image_height = 0;
+  std::vector<Point2> centres;            // (V) detection network, image pixels
+  std::vector<double> centre_spread_px;   // (V)
+  std::vector<Point2> step1;              // (L) coarse network, image pixels
+  std::vector<double> step1_spread_px;    // (L)
+  std::vector<Point2> landmarks;          // (L) refined (step 1 where a vertebra had no crop)
+  std::vector<double> spread_px;          // (L) confidence of `landmarks`, image pixels
+  std::vector<CropParams> crops;          // (V) crop of each vertebra (size 0: none)
+  std::vector<bool> mirrored;             // (V)
+  std::vector<double> angles;             // schema.angles order, degrees (NaN: not computable)
+  std::vector<double> step1_angles;
+  std::vector<std::string> flags;         // e.g. "level_outside_image:L3" (see pipeline_flags)
+  std::vector<bool> landmark_flagged;     // (L) a flag concerns this landmark
+  std::vector<std::pair<std::string, double>> timings_ms;  // stage -> ms, in order
+};
+
+// Quality flags (strings "<kind>:<what>"):
+//   level_outside_image:<V>           a detected centre lies outside the image
+//   levels_out_of_order:<V1>,<V2>     consecutive levels not in cranial->caudal order along the spine
+//   refine_far_from_step1:<landmark>  refined corner moved > flag_refine_shift × vertebra size
+//   degenerate_quadrilateral:<V>      refined corners self-intersecting, collapsed or non-convex
+//   detect_coarse_disagree:<V>        detection centre far from the coarse corners' centre
+//   angle_out_of_range:<angle>        outside the plausible range of its kind
+void pipeline_flags(const ModelSpec& spec, PipelineResult& r);
+
+class Pipeline {
+ public:
+  Pipeline(ModelSpec spec, StagePredictor detect, StagePredictor coarse, StagePredictor refine);
+  // The model's networks on `device`.
+  static Pipeline from_model(const SpineModel& model, Device device);
+
+  // Step 1 alone (centres, step1, crops filled; landmarks = step1).
+  PipelineResult run_step1(const Image& film) const;
+  // Step 2 on a step-1 result (fills landmarks, spread_px, angles, flags, timings).
+  void run_step2(const Image& film, PipelineResult& r) const;
+  // Both steps.
+  PipelineResult run(const Image& film) const;
+
+  const ModelSpec& spec() const { return spec_; }
+
+ private:
+  ModelSpec spec_;
+  StagePredictor detect_, coarse_, refine_;
+};
+
+}  // namespace sm

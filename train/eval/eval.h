@@ -1,0 +1,58 @@
+// Evaluation of a model on an annotated dataset (method.md §3.2): run the 2-step pipeline on
+// every image, then the metrics of step 1 alone and of step 1 + 2 side by side (per landmark,
+// per vertebra, per angle; SMAPE for schemas with the AASCE Cobb rule), gross misses and how
+// well the quality flags catch them. eval_write puts metrics.json, per-image predictions and
+// the self-contained report.html in a folder.
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "models/metrics.h"
+#include "models/pipeline/pipeline.h"
+#include "train/dataset.h"
+
+namespace sm {
+
+struct EvalImage {
+  std::string name;        // image file name (unique within the dataset)
+  std::string image_path;  // resolved path (to draw overlays)
+  Annotation gt;           // ground truth (schema order)
+  PipelineResult pred;     // the pipeline's output on it
+  std::vector<double> gt_angles;  // schema.angles order, from gt (AASCE: the stored-order rule)
+};
+
+// A landmark is a gross miss when it is off by more than a third of its vertebra's width
+// (ground-truth width; for S1 its endplate length), step 1 + 2.
+struct GrossMissStats {
+  int landmarks = 0;        // landmarks counted (visible in the ground truth)
+  int misses = 0;           // gross misses
+  int misses_flagged = 0;   // of those, carrying a quality flag
+  int good_flagged = 0;     // flagged landmarks that are not misses
+  int images_with_miss = 0;
+};
+
+struct EvalResult {
+  Schema schema;
+  std::vector<EvalImage> images;
+  MetricsReport step1, final;  // metrics_compute over step1 / landmarks
+  GrossMissStats gross;
+  double seconds_per_image = 0;  // mean pipeline time
+  nlohmann::json to_json() const;  // {"step1": metrics_to_json, "final": ..., "gross_misses": {...}, ...}
+};
+
+using EvalProgress = std::function<void(int done, int total)>;
+
+// Runs the pipeline on every entry (all of the pipeline's schema). Throws naming the entry on
+// an unreadable image.
+EvalResult eval_run(const Pipeline& pipeline, const std::vector<DatasetEntry>& entries,
+                    const EvalProgress& progress = {});
+// The metrics alone from finished predictions (eval_run calls it; tests use it directly).
+void eval_compute(EvalResult& result);
+
+// Writes DIR/metrics.json, DIR/report.html (self-contained: every image embedded) and
+// DIR/predictions/<stem>.json (method.md §2.1) for every image. `title` heads the report.
+void eval_write(const std::string& dir, const EvalResult& result, const std::string& title);
+
+}  // namespace sm
