@@ -1,0 +1,271 @@
+// The three networks, their presets and the model folder (see spine_model.h).
+#include "models/nets/spine_model.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+#include "layers/weights.h"
+#include "tensor/check.h"
+#include "tensor/file_io.h"
+#include "tensor/safetensors.h"
+
+namespace sm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFormat = "spinemark.model";
+constexpr int kFormatVersion = 1;
+
+NetSpec net_spec_make(int64_t channels, int width, int height, const std::vector<int64_t>& widths,
+                      const std::vector<int64_t>& blocks, int64_t output_stride) {
+  NetSpec n;
+  n.net.backbone.depth = 0;
+  n.net.backbone.block = BlockType::Basic;
+  n.net.backbone.blocks = blocks;
+  n.net.backbone.widths = widths;
+  n.net.backbone.output_stride = output_stride;
+  n.net.backbone.in_channels = 1;
+  n.net.landmarks = channels;
+  n.input_width = width;
+  n.input_height = height;
+  return n;
+}
+
+// Largest number of corners of one vertebra: the refinement network's channel count.
+int64_t corners_max(const Schema& s) {
+  size_t m = 0;
+  for (const auto& v : s.vertebrae) m = std::max(m, v.corners.size());
+  return int64_t(m);
+}
+
+nlohmann::json net_spec_to_json(const NetSpec& n) {
+  nlohmann::json j = dsnt_net_config_to_json(n.net);
+  j["input"] = {n.input_width, n.input_height};
+  return j;
+}
+
+NetSpec net_spec_from_json(const nlohmann::json& j, const std::string& what) {
+  NetSpec n;
+  SM_CHECK(j.is_object(), what << ": must be a JSON object");
+  n.net = dsnt_net_config_from_json(j);
+  SM_CHECK(j.contains("input") && j["input"].is_array() && j["input"].size() == 2 && j["input"][0].is_number_integer() &&
+               j["input"][1].is_number_integer(),
+           what << ": 'input' must be [width, height] (integers)");
+  n.input_width = j["input"][0].get<int>();
+  n.input_height = j["input"][1].get<int>();
+  return n;
+}
+
+void net_spec_validate(const NetSpec& n, const std::string& what) {
+  dsnt_net_config_validate(n.net, what);
+  SM_CHECK(n.input_width >= 8 && n.input_width <= 8192 && n.input_height >= 8 && n.input_height <= 8192,
+           what << ": input " << n.input_width << "x" << n.input_height << " outside 8..8192");
+  SM_CHECK(n.input_width % n.net.backbone.output_stride == 0 && n.input_height % n.net.backbone.output_stride == 0,
+           what << ": input " << n.input_width << "x" << n.input_height << " must be a multiple of the output stride "
+                << n.net.backbone.output_stride);
+  SM_CHECK(n.heatmap_width() >= 2 && n.heatmap_height() >= 2, what << ": heatmaps would be smaller than 2x2");
+}
+
+void spec_validate(const ModelSpec& s, const std::string& source) {
+  const int64_t V = s.schema.vertebra_count(), L = s.schema.landmark_count();
+  net_spec_validate(s.detect, source + ": detect");
+  net_spec_validate(s.coarse, source + ": coarse");
+  net_spec_validate(s.refine, source + ": refine");
+  SM_CHECK(s.detect.net.landmarks == V, source << ": detect has " << s.detect.net.landmarks << " channels but schema '"
+                                               << s.schema.name << "' has " << V << " vertebrae");
+  SM_CHECK(s.coarse.net.landmarks == L, source << ": coarse has " << s.coarse.net.landmarks << " channels but schema '"
+                                               << s.schema.name << "' has " << L << " landmarks");
+  SM_CHECK(s.refine.net.landmarks == corners_max(s.schema),
+           source << ": refine has " << s.refine.net.landmarks << " channels, the schema's vertebrae have up to "
+                  << corners_max(s.schema) << " corners");
+  SM_CHECK(s.refine.input_width == s.refine.input_height, source << ": refine crops must be square");
+  SM_CHECK(s.crop_margin >= 0 && s.crop_margin <= 2, source << ": crop_margin " << s.crop_margin << " outside 0..2");
+}
+
+}  // namespace
+
+void dsnt_net_config_validate(const DsntNetConfig& c, const std::string& what) {
+  const ResNetConfig& b = c.backbone;
+  SM_CHECK(b.widths.size() >= 1 && b.widths.size() <= 16, what << ": 'widths' must hold 1..16 stages (got "
+                                                                << b.widths.size() << ")");
+  for (int64_t w : b.widths) SM_CHECK(w >= 1 && w <= 4096, what << ": width " << w << " outside 1..4096");
+  if (b.depth == 0) {
+    SM_CHECK(b.blocks.size() == b.widths.size(), what << ": 'blocks' must have one entry per width");
+    for (int64_t n : b.blocks) SM_CHECK(n >= 1 && n <= 64, what << ": blocks per stage " << n << " outside 1..64");
+  } else {
+    SM_CHECK(b.depth == 18 || b.depth == 34 || b.depth == 50, what << ": depth " << b.depth << " is not 0, 18, 34 or 50");
+    SM_CHECK(b.widths.size() == 4, what << ": depth " << b.depth << " needs 4 widths");
+  }
+  SM_CHECK(b.stem_width >= 0 && b.stem_width <= 4096, what << ": stem_width " << b.stem_width << " outside 0..4096");
+  SM_CHECK(b.in_channels >= 1 && b.in_channels <= 16, what << ": in_channels " << b.in_channels << " outside 1..16");
+  SM_CHECK(c.landmarks >= 1 && c.landmarks <= 1024, what << ": landmarks " << c.landmarks << " outside 1..1024");
+  (void)resnet_config_resolve(b);  // output stride against the stage count, with its own message
+}
+
+std::vector<std::string> model_presets() { return {"small", "paper"}; }
+
+ModelSpec model_spec_preset(const Schema& schema, const std::string& preset) {
+  ModelSpec s;
+  s.schema = schema;
+  s.preset = preset;
+  const int64_t V = schema.vertebra_count(), L = schema.landmark_count(), C = corners_max(schema);
+  // AP whole-spine films are about twice as high as wide; lateral lumbar films about square.
+  const bool tall = schema.vertebra_count() > 8;
+  s.crop_mirror = schema.frame == "anterior_positive";
+  if (preset == "small") {
+    // method.md §5: widths 16/32/64/128, about 0.7 M parameters per network; step 1 at output
+    // stride 8 on a 256-pixel film, refinement at output stride 4 on 64-pixel crops.
+    const std::vector<int64_t> w{16, 32, 64, 128}, b{2, 2, 2, 2};
+    const int iw = 256, ih = tall ? 512 : 256;
+    s.detect = net_spec_make(V, iw, ih, w, b, 8);
+    s.coarse = net_spec_make(L, iw, ih, w, b, 8);
+    s.refine = net_spec_make(C, 64, 64, w, b, 4);
+  } else if (preset == "paper") {
+    // ResNet-34 widths for step 1 (level identity needs depth), ResNet-18 for the crops.
+    const std::vector<int64_t> w{64, 128, 256, 512};
+    const int iw = 512, ih = tall ? 1024 : 512;
+    s.detect = net_spec_make(V, iw, ih, w, {3, 4, 6, 3}, 8);
+    s.coarse = net_spec_make(L, iw, ih, w, {3, 4, 6, 3}, 8);
+    s.refine = net_spec_make(C, 128, 128, w, {2, 2, 2, 2}, 4);
+  } else {
+    SM_FAIL("unknown model preset '" << preset << "' (known: small, paper)");
+  }
+  spec_validate(s, "preset " + preset);
+  return s;
+}
+
+nlohmann::json model_spec_to_json(const ModelSpec& s) {
+  return {{"format", kFormat},
+          {"format_version", kFormatVersion},
+          {"schema", schema_to_json(s.schema)},
+          {"preset", s.preset},
+          {"detect", net_spec_to_json(s.detect)},
+          {"coarse", net_spec_to_json(s.coarse)},
+          {"refine", net_spec_to_json(s.refine)},
+          {"crop", {{"margin", s.crop_margin}, {"mirror", s.crop_mirror}}},
+          {"normalisation", s.normalisation},
+          {"flags", {{"refine_shift", s.flag_refine_shift}, {"order_slack", s.flag_order_slack}}},
+          {"provenance", s.provenance}};
+}
+
+ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& source) {
+  ModelSpec s;
+  try {
+    SM_CHECK(j.is_object(), source << ": not a JSON object");
+    SM_CHECK(j.value("format", std::string()) == kFormat, source << ": 'format' is not \"" << kFormat << "\"");
+    SM_CHECK(j.value("format_version", 0) == kFormatVersion,
+             source << ": format_version " << j.value("format_version", 0) << " is not " << kFormatVersion);
+    s.schema = schema_from_json(j.at("schema"));
+    s.preset = j.at("preset").get<std::string>();
+    s.detect = net_spec_from_json(j.at("detect"), source + ": detect");
+    s.coarse = net_spec_from_json(j.at("coarse"), source + ": coarse");
+    s.refine = net_spec_from_json(j.at("refine"), source + ": refine");
+    s.crop_margin = j.at("crop").at("margin").get<double>();
+    s.crop_mirror = j.at("crop").at("mirror").get<bool>();
+    s.normalisation = j.at("normalisation").get<std::string>();
+    SM_CHECK(s.normalisation == "standardise", source << ": normalisation '" << s.normalisation << "' is unknown");
+    if (j.contains("flags")) {
+      s.flag_refine_shift = j["flags"].value("refine_shift", s.flag_refine_shift);
+      s.flag_order_slack = j["flags"].value("order_slack", s.flag_order_slack);
+    }
+    s.provenance = j.value("provenance", nlohmann::json::object());
+  } catch (const nlohmann::json::exception& e) {
+    SM_FAIL(source << ": " << e.what());
+  }
+  spec_validate(s, source);
+  return s;
+}
+
+void model_spec_override(ModelSpec& s, const nlohmann::json& o, const std::string& source) {
+  if (o.is_null()) return;
+  SM_CHECK(o.is_object(), source << ": 'model' overrides must be a JSON object");
+  for (const auto& [key, value] : o.items()) {
+    if (key == "detect" || key == "coarse" || key == "refine") {
+      NetSpec& n = key == "detect" ? s.detect : key == "coarse" ? s.coarse : s.refine;
+      nlohmann::json merged = net_spec_to_json(n);
+      merged.merge_patch(value);
+      n = net_spec_from_json(merged, source + ": model." + key);
+    } else if (key == "crop_margin") {
+      s.crop_margin = value.get<double>();
+    } else if (key == "crop_mirror") {
+      s.crop_mirror = value.get<bool>();
+    } else {
+      SM_FAIL(source << ": unknown model key '" << key << "' (detect, coarse, refine, crop_margin, crop_mirror)");
+    }
+  }
+  spec_validate(s, source);
+}
+
+SpineModel spine_model_create(const ModelSpec& spec, uint64_t seed) {
+  spec_validate(spec, "model");
+  SpineModel m;
+  m.spec = spec;
+  Rng master(seed);
+  Rng rd = master.derive("init.detect"), rc = master.derive("init.coarse"), rr = master.derive("init.refine");
+  m.detect = std::make_shared<DsntNet>(spec.detect.net, rd);
+  m.coarse = std::make_shared<DsntNet>(spec.coarse.net, rc);
+  m.refine = std::make_shared<DsntNet>(spec.refine.net, rr);
+  return m;
+}
+
+std::string spine_model_weights_file(const std::string& stage) { return stage + ".safetensors"; }
+
+void spine_model_save(const std::string& dir_in, const SpineModel& m) {
+  const fs::path dir = fs::path(dir_in).lexically_normal();
+  const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  SM_CHECK(!ec, parent.string() << ": cannot create the folder: " << ec.message());
+  const fs::path tmp = parent / (dir.filename().string() + ".tmp." + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp, ec);
+  SM_CHECK(!ec, tmp.string() << ": cannot create the folder: " << ec.message());
+  try {
+    file_write_atomic((tmp / kModelJson).string(), model_spec_to_json(m.spec).dump(2) + "\n");
+    const std::map<std::string, std::string> meta{{"format", kFormat}};
+    weights_save((tmp / spine_model_weights_file("detect")).string(), *m.detect, meta);
+    weights_save((tmp / spine_model_weights_file("coarse")).string(), *m.coarse, meta);
+    weights_save((tmp / spine_model_weights_file("refine")).string(), *m.refine, meta);
+    // Swap in: the old folder (if any) goes aside first, so that a crash leaves one complete copy.
+    const fs::path old = parent / (dir.filename().string() + ".old." + std::to_string(::getpid()));
+    if (fs::exists(dir)) fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp, ec);
+    SM_FAIL(dir.string() << ": cannot write the model: " << e.code().message());
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+SpineModel spine_model_load(const std::string& dir) {
+  const std::string json_path = (fs::path(dir) / kModelJson).string();
+  SM_CHECK(fs::is_directory(dir), dir << ": not a model folder (it does not exist or is not a folder)");
+  SM_CHECK(fs::exists(json_path), json_path << ": missing (a model folder holds model.json and the three weight files)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(file_read_all(json_path));
+  } catch (const nlohmann::json::exception& e) {
+    SM_FAIL(json_path << ": not valid JSON (" << e.what() << ")");
+  }
+  const ModelSpec spec = model_spec_from_json(j, json_path);
+  SpineModel m = spine_model_create(spec, 0);
+  // Read and check all three files before assigning any, so nothing is half-loaded.
+  std::vector<std::pair<SafeTensorsFile, std::string>> files;
+  const std::pair<const char*, std::shared_ptr<DsntNet>> nets[] = {{"detect", m.detect}, {"coarse", m.coarse}, {"refine", m.refine}};
+  for (const auto& [stage, net] : nets) {
+    const std::string path = (fs::path(dir) / spine_model_weights_file(stage)).string();
+    SM_CHECK(fs::exists(path), path << ": missing (the " << stage << " network's weights)");
+    files.push_back({safetensors_read(path), path});
+    weights_check(files.back().first, path, module_named_tensors(*net));
+  }
+  for (size_t k = 0; k < 3; ++k) weights_assign(files[k].first, files[k].second, module_named_tensors(*nets[k].second));
+  return m;
+}
+
+}  // namespace sm

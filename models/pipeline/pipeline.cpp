@@ -1,0 +1,222 @@
+// The 2-step inference (see pipeline.h): step 1 on the letterboxed film, step 2 on crops of the
+// full-resolution film, every point mapped back exactly (letterbox and crop transforms are
+// affine with closed-form inverses).
+#include "models/pipeline/pipeline.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "layers/dsnt.h"
+#include "models/angles.h"
+#include "tensor/check.h"
+
+namespace sm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+bool finite2(const Point2& p) { return std::isfinite(p[0]) && std::isfinite(p[1]); }
+const Point2 kNaN2{NAN, NAN};
+
+Tensor images_to_tensor(const std::vector<Image>& images) {
+  SM_CHECK(!images.empty(), "pipeline: no images for a stage");
+  const int w = images[0].width, h = images[0].height;
+  Tensor t = Tensor::empty({int64_t(images.size()), 1, h, w});
+  for (size_t k = 0; k < images.size(); ++k) std::copy(images[k].data.begin(), images[k].data.end(), t.f32() + k * size_t(w) * size_t(h));
+  return t;
+}
+
+void stage_output_check(const StageOutput& o, int n, int64_t k, const char* stage) {
+  SM_CHECK(o.n == n && o.k == k && o.coords.size() == size_t(n) * size_t(k) * 2 && o.spread.size() == size_t(n) * size_t(k),
+           "pipeline: the " << stage << " stage answered " << o.n << "x" << o.k << " points, expected " << n << "x" << k);
+}
+
+// Step-1 stage: letterbox, predict, map back to image pixels.
+void step1_stage(const Image& film, const NetSpec& net, const StagePredictor& predict, std::vector<Point2>& points,
+                 std::vector<double>& spread) {
+  const Letterbox lb = letterbox_fit(film.width, film.height, net.input_width, net.input_height);
+  StageQuery q;
+  q.letterbox = &lb;
+  const StageOutput o = predict(images_to_tensor({step1_input(film, lb)}), q);
+  stage_output_check(o, 1, net.net.landmarks, "step-1");
+  points.assign(size_t(o.k), kNaN2);
+  spread.assign(size_t(o.k), NAN);
+  for (int c = 0; c < o.k; ++c) {
+    const Point2 in{dsnt_denormalise(o.coords[2 * size_t(c)], net.input_width), dsnt_denormalise(o.coords[2 * size_t(c) + 1], net.input_height)};
+    points[size_t(c)] = letterbox_inverse(lb, in);
+    spread[size_t(c)] = o.spread[size_t(c)] / lb.scale;
+  }
+}
+
+}  // namespace
+
+StagePredictor stage_predictor_from_net(std::shared_ptr<DsntNet> net, Device device) {
+  SM_CHECK(net, "pipeline: no network");
+  net->to_device(device);
+  net->eval();
+  return [net, device](const Tensor& images, const StageQuery&) {
+    NoGradGuard ng;
+    DsntOutput out = net->forward_all(Var(images.to(device)));
+    const Tensor coords = out.coords.value().to(Device::CPU).to(DType::F32);
+    const Tensor spread = heatmap_spread(out.heatmaps.value());  // (N, K) heatmap pixels, CPU
+    StageOutput o;
+    o.n = int(coords.shape()[0]);
+    o.k = int(coords.shape()[1]);
+    o.coords.assign(coords.f32(), coords.f32() + coords.numel());
+    // Heatmap pixels -> input pixels: the heatmap covers the input's field of view.
+    const double stride = double(images.shape()[3]) / double(out.heatmaps.value().shape()[3]);
+    o.spread.resize(size_t(spread.numel()));
+    for (size_t k = 0; k < o.spread.size(); ++k) o.spread[k] = float(spread.f32()[k] * stride);
+    return o;
+  };
+}
+
+void image_standardise(Image& image) {
+  SM_CHECK(!image.empty(), "image_standardise: empty image");
+  double mean = 0, sq = 0;
+  for (float v : image.data) mean += v;
+  mean /= double(image.data.size());
+  for (float v : image.data) sq += (v - mean) * (v - mean);
+  const double inv = 1.0 / std::max(std::sqrt(sq / double(image.data.size())), 1e-6);
+  for (float& v : image.data) v = float((v - mean) * inv);
+}
+
+Image step1_input(const Image& film, const Letterbox& lb) {
+  Image in = letterbox_image(film, lb, 0.f);
+  image_standardise(in);
+  return in;
+}
+
+Image refine_crop_image(const Image& film, const CropParams& crop, bool mirror) {
+  Image c = crop_sample(film, crop, 0.f, true);
+  if (mirror)
+    for (int y = 0; y < c.height; ++y) std::reverse(c.data.begin() + long(y) * c.width, c.data.begin() + long(y + 1) * c.width);
+  image_standardise(c);
+  return c;
+}
+
+Point2 refine_crop_from_image(const CropParams& crop, bool mirror, const Point2& p) {
+  Point2 u = crop_from_image(crop, p);
+  if (mirror) u[0] = double(crop.size - 1) - u[0];
+  return u;
+}
+
+Point2 refine_crop_to_image(const CropParams& crop, bool mirror, const Point2& u_in) {
+  Point2 u = u_in;
+  if (mirror) u[0] = double(crop.size - 1) - u[0];
+  return crop_to_image(crop, u);
+}
+
+bool refine_mirror(const ModelSpec& spec, const std::vector<Point2>& points) {
+  return spec.crop_mirror && angles_mirror(spec.schema, points);
+}
+
+std::vector<Point2> vertebra_centres(const Schema& schema, const std::vector<Point2>& points) {
+  std::vector<Point2> out(size_t(schema.vertebra_count()), kNaN2);
+  for (int v = 0; v < schema.vertebra_count(); ++v) {
+    Point2 c{0, 0};
+    const auto idx = schema.vertebra_landmarks(v);
+    bool ok = !idx.empty();
+    for (int i : idx) {
+      ok = ok && finite2(points[size_t(i)]);
+      c[0] += points[size_t(i)][0] / double(idx.size());
+      c[1] += points[size_t(i)][1] / double(idx.size());
+    }
+    if (ok) out[size_t(v)] = c;
+  }
+  return out;
+}
+
+CropParams refine_crop_params(const ModelSpec& spec, const std::vector<Point2>& coarse, const Point2& centre, int v) {
+  CropParams c = crop_params_from_vertebra(spec.schema, coarse, v, spec.refine.input_width, spec.crop_margin);
+  if (finite2(centre)) c.centre = centre;
+  return c;
+}
+
+Pipeline::Pipeline(ModelSpec spec, StagePredictor detect, StagePredictor coarse, StagePredictor refine)
+    : spec_(std::move(spec)), detect_(std::move(detect)), coarse_(std::move(coarse)), refine_(std::move(refine)) {
+  SM_CHECK(detect_ && coarse_ && refine_, "pipeline: every stage needs a predictor");
+}
+
+Pipeline Pipeline::from_model(const SpineModel& model, Device device) {
+  return Pipeline(model.spec, stage_predictor_from_net(model.detect, device), stage_predictor_from_net(model.coarse, device),
+                  stage_predictor_from_net(model.refine, device));
+}
+
+PipelineResult Pipeline::run_step1(const Image& film) const {
+  SM_CHECK(!film.empty(), "pipeline: empty image");
+  const Schema& s = spec_.schema;
+  PipelineResult r;
+  r.image_width = film.width;
+  r.image_height = film.height;
+  auto t0 = Clock::now();
+  step1_stage(film, spec_.detect, detect_, r.centres, r.centre_spread_px);
+  r.timings_ms.push_back({"detect", ms_since(t0)});
+  t0 = Clock::now();
+  step1_stage(film, spec_.coarse, coarse_, r.step1, r.step1_spread_px);
+  r.timings_ms.push_back({"coarse", ms_since(t0)});
+  r.landmarks = r.step1;
+  r.spread_px = r.step1_spread_px;
+  const bool mirror = refine_mirror(spec_, r.step1);
+  r.crops.assign(size_t(s.vertebra_count()), CropParams{});
+  r.mirrored.assign(size_t(s.vertebra_count()), mirror);
+  for (int v = 0; v < s.vertebra_count(); ++v) {
+    try {
+      r.crops[size_t(v)] = refine_crop_params(spec_, r.step1, r.centres[size_t(v)], v);
+    } catch (const Error&) {
+      r.crops[size_t(v)].size = 0;  // degenerate coarse corners: no crop, step 1 stays
+    }
+  }
+  r.angles = r.step1_angles = angles_compute(s, r.step1, film.height);
+  return r;
+}
+
+void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
+  const Schema& s = spec_.schema;
+  auto t0 = Clock::now();
+  std::vector<Image> crops;
+  std::vector<CropParams> params;
+  std::vector<bool> mirrored;
+  std::vector<int> vertebrae;
+  for (int v = 0; v < s.vertebra_count(); ++v) {
+    if (r.crops[size_t(v)].size <= 0) continue;
+    params.push_back(r.crops[size_t(v)]);
+    mirrored.push_back(r.mirrored[size_t(v)]);
+    vertebrae.push_back(v);
+    crops.push_back(refine_crop_image(film, params.back(), mirrored.back()));
+  }
+  r.timings_ms.push_back({"crops", ms_since(t0)});
+  t0 = Clock::now();
+  if (!crops.empty()) {
+    StageQuery q;
+    q.crops = &params;
+    q.mirrored = &mirrored;
+    q.vertebrae = &vertebrae;
+    const StageOutput o = refine_(images_to_tensor(crops), q);
+    stage_output_check(o, int(crops.size()), spec_.refine.net.landmarks, "refine");
+    for (size_t row = 0; row < crops.size(); ++row) {
+      const CropParams& c = params[row];
+      const auto idx = s.vertebra_landmarks(vertebrae[row]);
+      for (size_t ch = 0; ch < idx.size(); ++ch) {
+        const size_t o_at = row * size_t(o.k) + ch;
+        const Point2 u{dsnt_denormalise(o.coords[2 * o_at], c.size), dsnt_denormalise(o.coords[2 * o_at + 1], c.size)};
+        r.landmarks[size_t(idx[ch])] = refine_crop_to_image(c, mirrored[row], u);
+        r.spread_px[size_t(idx[ch])] = o.spread[o_at] * c.side / c.size;
+      }
+    }
+  }
+  r.timings_ms.push_back({"refine", ms_since(t0)});
+  r.angles = angles_compute(s, r.landmarks, film.height);
+  pipeline_flags(spec_, r);
+}
+
+PipelineResult Pipeline::run(const Image& film) const {
+  const auto t0 = Clock::now();
+  PipelineResult r = run_step1(film);
+  run_step2(film, r);
+  r.timings_ms.push_back({"total", ms_since(t0)});
+  return r;
+}
+
+}  // namespace sm

@@ -1,0 +1,134 @@
+// Quality flags of a pipeline result (see pipeline.h): cheap geometric checks that catch the
+// failures that matter most — step-1 misses (a level off the image, levels out of order or on
+// the same vertebra, detection and coarse networks disagreeing), refinements that wander, and
+// corner sets that are no longer a vertebral body.
+#include <cmath>
+
+#include "models/angles.h"
+#include "models/pipeline/pipeline.h"
+
+namespace sm {
+
+namespace {
+
+bool finite2(const Point2& p) { return std::isfinite(p[0]) && std::isfinite(p[1]); }
+double dist(const Point2& a, const Point2& b) { return std::hypot(a[0] - b[0], a[1] - b[1]); }
+
+struct FlagSink {
+  const Schema& schema;
+  PipelineResult& r;
+  void vertebra(const std::string& kind, int v, const std::string& what) {
+    r.flags.push_back(kind + ":" + what);
+    for (int i : schema.vertebra_landmarks(v)) r.landmark_flagged[size_t(i)] = true;
+  }
+  void landmark(const std::string& kind, int i) {
+    r.flags.push_back(kind + ":" + schema.landmarks[size_t(i)]);
+    r.landmark_flagged[size_t(i)] = true;
+  }
+};
+
+// The corners of vertebra v as a polygon: the first endplate from -> to, then the second back.
+std::vector<Point2> vertebra_polygon(const Schema& s, const std::vector<Point2>& pts, int v) {
+  std::vector<Point2> poly;
+  int e = 0;
+  for (const auto& seg : s.endplates) {
+    const auto ab = s.segment_landmarks(v, seg);
+    if (ab[0] < 0) continue;
+    if (e++ == 0) poly.insert(poly.end(), {pts[size_t(ab[0])], pts[size_t(ab[1])]});
+    else poly.insert(poly.end(), {pts[size_t(ab[1])], pts[size_t(ab[0])]});
+  }
+  return poly;
+}
+
+// Convex with a non-vanishing area: every turn has the same sign and the area is at least 5 %
+// of the square of the longest side.
+bool polygon_healthy(const std::vector<Point2>& p) {
+  const size_t n = p.size();
+  if (n < 4) return true;
+  double area = 0, longest = 0;
+  int pos = 0, neg = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Point2 &a = p[i], &b = p[(i + 1) % n], &c = p[(i + 2) % n];
+    if (!finite2(a)) return false;
+    const double cross = (b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0]);
+    (cross > 0 ? pos : neg)++;
+    area += a[0] * b[1] - b[0] * a[1];
+    longest = std::max(longest, dist(a, b));
+  }
+  return (pos == 0 || neg == 0) && std::fabs(area) / 2 >= 0.05 * longest * longest;
+}
+
+// Plausible range of an angle by its rule (degrees): wide enough for severe real spines.
+bool angle_plausible(const std::string& type, double a) {
+  if (type == "endplate_difference") return a >= -45 && a <= 110;
+  if (type == "endplate_slope") return a >= -20 && a <= 85;
+  if (type == "aasce_cobb") return a >= 0 && a <= 120;
+  return true;
+}
+
+void levels_check(const ModelSpec& spec, const std::vector<VertebraFrame>& frames, FlagSink& sink) {
+  const Schema& s = spec.schema;
+  const PipelineResult& r = sink.r;
+  const int V = s.vertebra_count();
+  for (int v = 0; v < V; ++v) {
+    const Point2& c = r.centres[size_t(v)];
+    if (!finite2(c) || c[0] < -0.5 || c[1] < -0.5 || c[0] > r.image_width - 0.5 || c[1] > r.image_height - 0.5)
+      sink.vertebra("level_outside_image", v, s.vertebrae[size_t(v)].name);
+  }
+  // Spine axis: first to last detected centre. Consecutive levels must advance along it by about
+  // one vertebra (body + disc); much less means two channels on one vertebra or a swap, much
+  // more a skipped level.
+  const Point2 a = r.centres.front(), b = r.centres.back();
+  const double len = dist(a, b);
+  if (!(len > 0)) return;
+  const Point2 axis{(b[0] - a[0]) / len, (b[1] - a[1]) / len};
+  for (int v = 0; v + 1 < V; ++v) {
+    const Point2 &p = r.centres[size_t(v)], &q = r.centres[size_t(v + 1)];
+    const double size = frames[size_t(v)].valid ? std::max(frames[size_t(v)].width, frames[size_t(v)].height) : 0;
+    if (!finite2(p) || !finite2(q) || !(size > 0)) continue;
+    const double step = ((q[0] - p[0]) * axis[0] + (q[1] - p[1]) * axis[1]) / size;
+    if (step < spec.flag_order_slack || step > 2.5) {
+      const std::string what = s.vertebrae[size_t(v)].name + "," + s.vertebrae[size_t(v + 1)].name;
+      sink.vertebra("levels_out_of_order", v, what);
+      for (int i : s.vertebra_landmarks(v + 1)) sink.r.landmark_flagged[size_t(i)] = true;
+    }
+  }
+}
+
+}  // namespace
+
+void pipeline_flags(const ModelSpec& spec, PipelineResult& r) {
+  const Schema& s = spec.schema;
+  const int V = s.vertebra_count(), L = s.landmark_count();
+  r.flags.clear();
+  r.landmark_flagged.assign(size_t(L), false);
+  FlagSink sink{s, r};
+  std::vector<VertebraFrame> frames;
+  for (int v = 0; v < V; ++v) frames.push_back(vertebra_frame(s, r.step1, v));
+  levels_check(spec, frames, sink);
+  const std::vector<Point2> coarse_centres = vertebra_centres(s, r.step1);
+  for (int v = 0; v < V; ++v) {
+    const VertebraFrame& f = frames[size_t(v)];
+    const double size = f.valid ? std::max(f.width, f.height) : 0;
+    const std::string& name = s.vertebrae[size_t(v)].name;
+    if (!(size > 0)) {
+      sink.vertebra("degenerate_quadrilateral", v, name);
+      continue;
+    }
+    if (finite2(r.centres[size_t(v)]) && dist(r.centres[size_t(v)], coarse_centres[size_t(v)]) > 0.35 * size)
+      sink.vertebra("detect_coarse_disagree", v, name);
+    for (int i : s.vertebra_landmarks(v))
+      if (!finite2(r.landmarks[size_t(i)]) || dist(r.landmarks[size_t(i)], r.step1[size_t(i)]) > spec.flag_refine_shift * size)
+        sink.landmark("refine_far_from_step1", i);
+    if (!polygon_healthy(vertebra_polygon(s, r.landmarks, v))) sink.vertebra("degenerate_quadrilateral", v, name);
+  }
+  std::vector<std::string> types;  // the rule type of each angle (one rule may name several)
+  for (const auto& rule : s.angle_rules) types.insert(types.end(), rule.names.size(), rule.type);
+  for (size_t k = 0; k < s.angles.size() && k < r.angles.size(); ++k) {
+    const std::string type = k < types.size() ? types[k] : "";
+    if (!std::isfinite(r.angles[k])) r.flags.push_back("angle_not_computable:" + s.angles[k]);
+    else if (!angle_plausible(type, r.angles[k])) r.flags.push_back("angle_out_of_range:" + s.angles[k]);
+  }
+}
+
+}  // namespace sm
