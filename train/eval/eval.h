@@ -42,6 +42,21 @@ struct EvalResult {
   nlohmann::json to_json() const;  // {"step1": metrics_to_json, "final": ..., "gross_misses": {...}, ...}
 };
 
+// One image's summary (to_json's per-image rows and the report): mean Euclidean error over the
+// landmarks visible in the ground truth (NaN when none), signed angle errors pred − gt in
+// schema.angles order (NaN where either is not computable), and its gross misses (step 1 + 2).
+struct EvalImageErrors {
+  double mean_px_step1 = 0, mean_px_final = 0;
+  std::vector<double> angle_error_step1, angle_error_final;
+  int gross_misses = 0;
+};
+EvalImageErrors eval_image_errors(const Schema& schema, const EvalImage& image);
+
+// Per landmark of one image: 1 when it is a gross miss (definition above), 0 when not, -1 when it
+// does not count (not visible in the ground truth, or its vertebra's width is not defined). A
+// counted landmark the pipeline did not place (non-finite) is a miss.
+std::vector<int> eval_gross_misses(const Schema& schema, const EvalImage& image);
+
 using EvalProgress = std::function<void(int done, int total)>;
 
 // Runs the pipeline on every entry (all of the pipeline's schema). Throws naming the entry on

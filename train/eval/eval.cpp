@@ -1,0 +1,174 @@
+// Evaluation metrics and output files (see eval.h; method.md §3.2): step 1 and step 1 + 2 through
+// metrics_compute side by side, gross misses against the quality flags, metrics.json, per-image
+// prediction files and the HTML report. eval_run (running the pipeline) is in eval_run.cpp.
+#include "train/eval/eval.h"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "models/pipeline/prediction_json.h"
+#include "tensor/check.h"
+#include "tensor/file_io.h"
+#include "train/eval/report_html.h"
+
+namespace sm {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool finite2(const Point2& p) { return std::isfinite(p[0]) && std::isfinite(p[1]); }
+
+nlohmann::json num_json(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+
+double mean_px(const Schema& schema, const EvalImage& im, const std::vector<Point2>& pred) {
+  if (pred.size() != im.gt.points.size()) return kNaN;
+  const auto errs = landmark_errors(schema, im.gt.points, im.gt.visible, pred, std::nullopt);
+  double sum = 0;
+  int n = 0;
+  for (const auto& e : errs)
+    if (std::isfinite(e.px)) sum += e.px, ++n;
+  return n ? sum / n : kNaN;
+}
+
+std::vector<double> angle_errors(const std::vector<double>& gt, const std::vector<double>& pred, size_t count) {
+  std::vector<double> out(count, kNaN);
+  if (gt.size() != count || pred.size() != count) return out;
+  for (size_t k = 0; k < count; ++k) out[k] = pred[k] - gt[k];  // NaN propagates
+  return out;
+}
+
+MetricsSample sample_make(const EvalImage& im, const std::vector<Point2>& pred, const std::vector<double>& pred_angles,
+                          size_t angle_count) {
+  MetricsSample s;
+  s.gt = im.gt.points;
+  s.pred = pred;
+  s.visible = im.gt.visible;
+  s.pixel_spacing_mm = im.gt.pixel_spacing_mm;
+  // metrics_compute wants both angle lists complete or both empty.
+  if (im.gt_angles.size() == angle_count && pred_angles.size() == angle_count) {
+    s.gt_angles = im.gt_angles;
+    s.pred_angles = pred_angles;
+  }
+  return s;
+}
+
+nlohmann::json gross_json(const GrossMissStats& g) {
+  const int flagged = g.misses_flagged + g.good_flagged;
+  return {{"landmarks", g.landmarks},
+          {"misses", g.misses},
+          {"miss_rate", g.landmarks ? num_json(double(g.misses) / g.landmarks) : nlohmann::json(nullptr)},
+          {"images_with_miss", g.images_with_miss},
+          {"misses_flagged", g.misses_flagged},
+          {"good_flagged", g.good_flagged},
+          // share of the misses that a flag caught, and share of the flags that point at a miss
+          {"flag_catch_rate", g.misses ? num_json(double(g.misses_flagged) / g.misses) : nlohmann::json(nullptr)},
+          {"flag_precision", flagged ? num_json(double(g.misses_flagged) / flagged) : nlohmann::json(nullptr)}};
+}
+
+}  // namespace
+
+std::vector<int> eval_gross_misses(const Schema& schema, const EvalImage& im) {
+  const size_t L = size_t(schema.landmark_count());
+  SM_CHECK(im.gt.points.size() == L, "eval: '" << im.name << "': ground truth has " << im.gt.points.size()
+                                               << " landmarks, schema '" << schema.name << "' " << L);
+  std::vector<int> out(L, -1);
+  for (int v = 0; v < schema.vertebra_count(); ++v) {
+    const double width = vertebra_dimensions(schema, im.gt.points, v)[0];
+    if (!(width > 0)) continue;
+    for (int i : schema.vertebra_landmarks(v)) {
+      const size_t k = size_t(i);
+      if ((!im.gt.visible.empty() && !im.gt.visible[k]) || !finite2(im.gt.points[k])) continue;
+      const bool placed = k < im.pred.landmarks.size() && finite2(im.pred.landmarks[k]);
+      const double err = placed ? std::hypot(im.pred.landmarks[k][0] - im.gt.points[k][0],
+                                             im.pred.landmarks[k][1] - im.gt.points[k][1])
+                                : kNaN;
+      out[k] = (!placed || err > width / 3.0) ? 1 : 0;
+    }
+  }
+  return out;
+}
+
+EvalImageErrors eval_image_errors(const Schema& schema, const EvalImage& im) {
+  EvalImageErrors e;
+  e.mean_px_step1 = mean_px(schema, im, im.pred.step1);
+  e.mean_px_final = mean_px(schema, im, im.pred.landmarks);
+  e.angle_error_step1 = angle_errors(im.gt_angles, im.pred.step1_angles, schema.angles.size());
+  e.angle_error_final = angle_errors(im.gt_angles, im.pred.angles, schema.angles.size());
+  for (int m : eval_gross_misses(schema, im)) e.gross_misses += m == 1;
+  return e;
+}
+
+void eval_compute(EvalResult& r) {
+  const Schema& s = r.schema;
+  const size_t A = s.angles.size();
+  std::vector<MetricsSample> step1, final;
+  r.gross = GrossMissStats{};
+  for (const EvalImage& im : r.images) {
+    step1.push_back(sample_make(im, im.pred.step1, im.pred.step1_angles, A));
+    final.push_back(sample_make(im, im.pred.landmarks, im.pred.angles, A));
+    const auto miss = eval_gross_misses(s, im);
+    int image_misses = 0;
+    for (size_t k = 0; k < miss.size(); ++k) {
+      if (miss[k] < 0) continue;
+      const bool flagged = k < im.pred.landmark_flagged.size() && im.pred.landmark_flagged[k];
+      ++r.gross.landmarks;
+      if (miss[k] == 1) {
+        ++r.gross.misses, ++image_misses;
+        r.gross.misses_flagged += flagged;
+      } else {
+        r.gross.good_flagged += flagged;
+      }
+    }
+    r.gross.images_with_miss += image_misses > 0;
+  }
+  r.step1 = metrics_compute(s, step1);
+  r.final = metrics_compute(s, final);
+}
+
+nlohmann::json EvalResult::to_json() const {
+  nlohmann::json j;
+  j["schema"] = schema.name;
+  j["images"] = int(images.size());
+  j["seconds_per_image"] = seconds_per_image;
+  j["step1"] = metrics_to_json(schema, step1);
+  j["final"] = metrics_to_json(schema, final);
+  j["gross_misses"] = gross_json(gross);
+  j["per_image"] = nlohmann::json::array();
+  for (const EvalImage& im : images) {
+    const EvalImageErrors e = eval_image_errors(schema, im);
+    nlohmann::json row = {{"name", im.name},
+                          {"mean_px_error_step1", num_json(e.mean_px_step1)},
+                          {"mean_px_error", num_json(e.mean_px_final)},
+                          {"gross_misses", e.gross_misses},
+                          {"flags", im.pred.flags}};
+    // signed, predicted − ground truth, degrees
+    row["angle_error_step1_deg"] = nlohmann::json::object();
+    row["angle_error_deg"] = nlohmann::json::object();
+    for (size_t k = 0; k < schema.angles.size(); ++k) {
+      row["angle_error_step1_deg"][schema.angles[k]] = num_json(e.angle_error_step1[k]);
+      row["angle_error_deg"][schema.angles[k]] = num_json(e.angle_error_final[k]);
+    }
+    j["per_image"].push_back(std::move(row));
+  }
+  return j;
+}
+
+void eval_write(const std::string& dir, const EvalResult& result, const std::string& title) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(fs::path(dir) / "predictions", ec);
+  SM_CHECK(!ec, dir << ": cannot create the output folder (" << ec.message() << ")");
+  nlohmann::json metrics = result.to_json();
+  metrics["title"] = title;
+  file_write_atomic((fs::path(dir) / "metrics.json").string(), metrics.dump(2) + "\n");
+  for (const EvalImage& im : result.images) {
+    const std::string stem = fs::path(im.name).stem().string();
+    const auto pred = prediction_to_json(result.schema, im.pred, im.name, im.gt.pixel_spacing_mm);
+    file_write_atomic((fs::path(dir) / "predictions" / (stem + ".json")).string(), pred.dump(2) + "\n");
+  }
+  file_write_atomic((fs::path(dir) / "report.html").string(), report_html_build(result, title));
+}
+
+}  // namespace sm

@@ -1,0 +1,102 @@
+// eval_run (see eval.h): the 2-step pipeline on every dataset entry, timed, with the ground-truth
+// angles beside it. Kept apart from eval.cpp so that the metrics and the report link without
+// the networks (the report test builds its EvalResult by hand).
+#include <chrono>
+#include <filesystem>
+#include <set>
+
+#include "models/angles.h"
+#include "tensor/check.h"
+#include "train/eval/eval.h"
+#include "train/image_io.h"
+
+namespace sm {
+
+namespace {
+
+bool schema_has_cobb(const Schema& s) {
+  for (const auto& rule : s.angle_rules)
+    if (rule.type == "aasce_cobb") return true;
+  return false;
+}
+
+// The AASCE stored order ("stored_landmarks", method.md §7.1) when the annotation keeps it: the
+// Cobb rule reproduces angles.csv only on that order.
+std::vector<Point2> cobb_points_read(const DatasetEntry& e, const Schema& s) {
+  std::vector<Point2> pts;
+  const nlohmann::json& j = e.annotation.extra["stored_landmarks"];
+  SM_CHECK(j.is_array() && j.size() == size_t(s.landmark_count()),
+           e.source << ": 'stored_landmarks' must be an array of " << s.landmark_count() << " [x, y] points");
+  for (const auto& p : j) {
+    SM_CHECK(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
+             e.source << ": 'stored_landmarks' holds an entry that is not [x, y]");
+    pts.push_back({p[0].get<double>(), p[1].get<double>()});
+  }
+  return pts;
+}
+
+// Height for step 7 of the Cobb rule: the annotation's "image_size" [w, h] when given (what the
+// dataset's angles were computed with), else the film's.
+double cobb_height(const DatasetEntry& e, const Image& film) {
+  const nlohmann::json& x = e.annotation.extra;
+  if (x.contains("image_size") && x["image_size"].is_array() && x["image_size"].size() == 2 &&
+      x["image_size"][1].is_number())
+    return x["image_size"][1].get<double>();
+  return double(film.height);
+}
+
+std::vector<double> gt_angles_compute(const DatasetEntry& e, const Schema& s, const Image& film) {
+  if (!schema_has_cobb(s)) return angles_compute(s, e.annotation.points, double(film.height));
+  std::vector<Point2> stored;
+  if (e.annotation.extra.contains("stored_landmarks")) stored = cobb_points_read(e, s);
+  return angles_compute(s, e.annotation.points, cobb_height(e, film), stored.empty() ? nullptr : &stored);
+}
+
+// The image's file name; when that stem is taken (same name in two folders of a manifest), the
+// path as written with separators replaced, so every prediction file gets its own name.
+std::string name_unique(const DatasetEntry& e, std::set<std::string>& stems) {
+  namespace fs = std::filesystem;
+  std::string name = fs::path(e.image_path).filename().string();
+  if (stems.insert(fs::path(name).stem().string()).second) return name;
+  std::string alt = e.annotation.image;
+  for (char& c : alt)
+    if (c == '/' || c == '\\' || c == ':') c = '_';
+  for (int k = 2; !stems.insert(fs::path(alt).stem().string()).second; ++k)
+    alt = fs::path(e.annotation.image).stem().string() + "_" + std::to_string(k) + fs::path(name).extension().string();
+  return alt;
+}
+
+}  // namespace
+
+EvalResult eval_run(const Pipeline& pipeline, const std::vector<DatasetEntry>& entries, const EvalProgress& progress) {
+  EvalResult r;
+  r.schema = pipeline.spec().schema;
+  std::set<std::string> stems;
+  double seconds = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const DatasetEntry& e = entries[i];
+    SM_CHECK(e.annotation.schema == r.schema.name,
+             e.source << ": schema '" << e.annotation.schema << "' but the model is for '" << r.schema.name << "'");
+    Image film;
+    try {
+      film = image_read(e.image_path);
+    } catch (const Error& err) {
+      SM_FAIL(e.source << ": " << err.what());
+    }
+    EvalImage im;
+    im.name = name_unique(e, stems);
+    im.image_path = e.image_path;
+    im.gt = e.annotation;
+    const auto t0 = std::chrono::steady_clock::now();
+    im.pred = pipeline.run(film);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    im.gt_angles = gt_angles_compute(e, r.schema, film);
+    r.images.push_back(std::move(im));
+    if (progress) progress(int(i + 1), int(entries.size()));
+  }
+  r.seconds_per_image = entries.empty() ? 0.0 : seconds / double(entries.size());
+  eval_compute(r);
+  return r;
+}
+
+}  // namespace sm
