@@ -105,16 +105,23 @@ void angles_draw(RgbImage& canvas, const Schema& schema, const PipelineResult& r
   overlay_text_draw(canvas, 2 * text_scale, 2 * text_scale, text, kWhite, text_scale);
 }
 
-// "flags: a, b, ..." wrapped to the canvas width, written upwards from the bottom edge.
+// "flags: a b ..." wrapped to the canvas width, written upwards from the bottom edge, in at most a
+// quarter of the canvas height (then "(+N more)") so that the film stays visible.
 void flags_draw(RgbImage& canvas, const std::vector<std::string>& flags, int text_scale) {
   if (flags.empty()) return;
   const int max_chars = std::max(8, (canvas.width - 4 * text_scale) / (kGlyphAdvance * text_scale));
+  const size_t max_lines = size_t(std::max(1, canvas.height / 4 / (kLineAdvance * text_scale)));
   std::vector<std::string> lines{"flags:"};
-  for (const std::string& f : flags) {
-    const std::string piece = " " + f;
-    if (int(lines.back().size() + piece.size()) > max_chars) lines.emplace_back();
-    lines.back() += lines.back().empty() ? f : piece;
+  size_t shown = 0;
+  for (; shown < flags.size(); ++shown) {
+    const std::string piece = " " + flags[shown];
+    if (int(lines.back().size() + piece.size()) > max_chars) {
+      if (lines.size() == max_lines) break;
+      lines.emplace_back();
+    }
+    lines.back() += lines.back().empty() ? flags[shown] : piece;
   }
+  if (shown < flags.size()) lines.back() += " (+" + std::to_string(flags.size() - shown) + " more)";
   std::string text;
   for (const auto& l : lines) text += (text.empty() ? "" : "\n") + l;
   const int h = overlay_text_height(text, text_scale);

@@ -1,0 +1,194 @@
+// `spinemark predict` end to end: a tiny untrained model (the outputs' format is checked, not their
+// accuracy), a folder with a corrupt image, --resume, --shard, a missing weight file, a user
+// schema, colliding names and bad options. Runs the program built next to this test.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "models/nets/spine_model.h"
+#include "tensor/file_io.h"
+#include "test_support.h"
+#include "train/image_io.h"
+
+using namespace sm;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The preset made tiny: 4 channels per stage, one block each, 64-pixel films, 32-pixel crops.
+ModelSpec spec_tiny(const Schema& schema) {
+  ModelSpec spec = model_spec_preset(schema, "small");
+  for (NetSpec* n : {&spec.detect, &spec.coarse, &spec.refine}) {
+    n->net.backbone.widths = {4, 4, 4, 4};
+    n->net.backbone.blocks = {1, 1, 1, 1};
+  }
+  spec.detect.input_width = spec.detect.input_height = 64;
+  spec.coarse.input_width = spec.coarse.input_height = 64;
+  spec.refine.input_width = spec.refine.input_height = 32;
+  return spec;
+}
+
+void film_write(const std::string& path, int w, int h, int k) {
+  Image f(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) f.at(x, y) = float((x * (k + 1) + y * 3) % 250);
+  image_write_png(path, f);
+}
+
+struct RunResult {
+  int rc = -1;
+  std::string err;  // stderr
+};
+
+// Runs `spinemark <args>` with stdout discarded and stderr captured.
+RunResult spinemark_run(const test::TempDir& dir, const std::string& args) {
+  const std::string err_file = dir.file("stderr.txt");
+  const std::string cmd = std::string(SPINEMARK_BINARY_DIR) + "/spinemark " + args + " >/dev/null 2>" + err_file;
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = file_exists(err_file) ? file_read_all(err_file) : "";
+  return r;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// A folder with a model, three films and a corrupt one, shared by the cases below.
+struct Fixture {
+  test::TempDir dir{"predict_cli"};
+  std::string model = dir.file("model"), data = dir.file("data");
+  Fixture() {
+    spine_model_save(model, spine_model_create(spec_tiny(schema_builtin("lumbar-lateral")), 1));
+    fs::create_directories(data);
+    for (int k = 0; k < 3; ++k) film_write(data + "/f" + std::to_string(k) + ".png", 120 + 10 * k, 100, k);
+    std::ofstream(data + "/bad.png") << "not an image";
+    std::ofstream(data + "/f0.json") << "{}";  // an annotation: not an input
+  }
+};
+
+}  // namespace
+
+TEST_CASE("predict: a corrupt image is reported and skipped, the others are written, --resume completes") {
+  Fixture fx;
+  const std::string out = fx.dir.file("out");
+  RunResult r = spinemark_run(fx.dir, "predict --model " + fx.model + " --data " + fx.data + " --out " + out + " --threads 1");
+  INFO("stderr: " << r.err);
+  CHECK(r.rc != 0);
+  CHECK(r.err.find("spinemark predict: " + fx.data + "/bad.png: ") != std::string::npos);
+  CHECK(r.err.find("predicted 3 images (1 errors)") != std::string::npos);
+  for (const char* stem : {"f0", "f1", "f2"}) {
+    const auto j = nlohmann::json::parse(file_read_all(out + "/" + stem + ".json"));
+    CHECK(j["schema"] == "lumbar-lateral");
+    CHECK(j["landmarks"].size() == 22);
+    CHECK(fs::exists(out + "/" + stem + ".png"));
+  }
+  CHECK(image_read(out + "/f1.png").width == 130);
+  CHECK(!fs::exists(out + "/bad.json"));
+  CHECK(!fs::exists(out + "/bad.png"));
+  auto csv = lines_of(file_read_all(out + "/summary.csv"));
+  REQUIRE(csv.size() == 5);
+  CHECK(csv[0] == "image,status,L1_L5_lordosis,L1_S1_lordosis,sacral_slope,flags,ms,error");
+  CHECK(csv[1].find(fx.data + "/bad.png,error,") == 0);
+  CHECK(csv[2].find(fx.data + "/f0.png,ok,") == 0);
+
+  // Resume: f0 and f2 are kept as they are, f1 (removed) is predicted again, the summary is whole.
+  const std::string f0_before = file_read_all(out + "/f0.json");
+  fs::remove(out + "/f1.json");
+  std::ofstream(out + "/f2.json") << "{\"schema\": \"lumbar-lateral\", \"landmarks\": {}, \"flags\": [\"x\"]}";
+  r = spinemark_run(fx.dir, "predict --model " + fx.model + " --data " + fx.data + " --out " + out +
+                                " --resume --no-overlay");
+  CHECK(r.err.find("predicted 1 images (1 errors, 2 resumed)") != std::string::npos);
+  CHECK(file_read_all(out + "/f0.json") == f0_before);
+  CHECK(fs::exists(out + "/f1.json"));
+  csv = lines_of(file_read_all(out + "/summary.csv"));
+  REQUIRE(csv.size() == 5);
+  CHECK(csv[3].find(fx.data + "/f1.png,ok,") == 0);
+  CHECK(csv[4] == fx.data + "/f2.png,ok,,,,1,,");  // no timings: ms left empty
+}
+
+TEST_CASE("predict: shards 1/2 and 2/2 of an image list write every image once") {
+  Fixture fx;
+  const std::string out = fx.dir.file("out");
+  const std::string images = fx.data + "/f2.png " + fx.data + "/f0.png " + fx.data + "/f1.png";
+  for (const char* shard : {"1/2", "2/2"}) {
+    const RunResult r = spinemark_run(fx.dir, "predict --model " + fx.model + " --image " + images + " --out " + out +
+                                                  " --no-overlay --shard " + shard);
+    INFO("stderr: " << r.err);
+    CHECK(r.rc == 0);
+  }
+  std::multiset<std::string> rows;
+  for (const char* name : {"summary-1-of-2.csv", "summary-2-of-2.csv"}) {
+    const auto csv = lines_of(file_read_all(out + "/" + name));
+    for (size_t i = 1; i < csv.size(); ++i) rows.insert(csv[i].substr(0, csv[i].find(',')));
+  }
+  CHECK(rows == std::multiset<std::string>{fx.data + "/f0.png", fx.data + "/f1.png", fx.data + "/f2.png"});
+  CHECK(lines_of(file_read_all(out + "/summary-1-of-2.csv")).size() == 3);  // f0, f2
+  for (const char* stem : {"f0", "f1", "f2"}) CHECK(fs::exists(out + "/" + stem + ".json"));
+  CHECK(!fs::exists(out + "/f0.png"));
+}
+
+TEST_CASE("predict: a missing weight file, colliding names and bad options fail before any output") {
+  Fixture fx;
+  const std::string broken = fx.dir.file("broken");
+  fs::copy(fx.model, broken);
+  fs::remove(broken + "/refine.safetensors");
+  RunResult r = spinemark_run(fx.dir, "predict --model " + broken + " --data " + fx.data + " --out " + fx.dir.file("o1"));
+  CHECK(r.rc != 0);
+  CHECK(r.err.find("refine.safetensors") != std::string::npos);
+  CHECK(!fs::exists(fx.dir.file("o1")));
+
+  fs::create_directories(fx.dir.file("other"));
+  film_write(fx.dir.file("other/f1.png"), 90, 90, 0);
+  r = spinemark_run(fx.dir, "predict --model " + fx.model + " --image " + fx.data + "/f1.png " + fx.dir.file("other/f1.png") +
+                                " --out " + fx.dir.file("o2"));
+  CHECK(r.rc != 0);
+  CHECK(r.err.find("same name 'f1'") != std::string::npos);
+  CHECK(!fs::exists(fx.dir.file("o2")));
+
+  for (const char* bad : {"--threads 0", "--threads 300", "--shard 3/2", "--shard x", "--device tpu"}) {
+    r = spinemark_run(fx.dir, "predict --model " + fx.model + " --data " + fx.data + " --out " + fx.dir.file("o3") + " " + bad);
+    INFO(bad << " stderr: " << r.err);
+    CHECK(r.rc != 0);
+    CHECK(!fs::exists(fx.dir.file("o3")));
+  }
+  r = spinemark_run(fx.dir, "predict --model " + fx.model + " --data " + fx.data + " --out " + fx.data);
+  CHECK(r.rc != 0);
+  CHECK(r.err.find("input image would be overwritten") != std::string::npos);
+}
+
+TEST_CASE("predict: a model of a user schema (cervical) needs no schema file") {
+  Fixture fx;
+  const Schema cervical = schema_from_json(nlohmann::json::parse(R"json({
+    "name": "cervical-test",
+    "corners": ["sup_ant", "sup_post", "inf_post", "inf_ant"],
+    "vertebrae": ["C3", "C4", "C5", "C6"],
+    "endplates": [{"name": "superior", "from": "sup_post", "to": "sup_ant"},
+                  {"name": "inferior", "from": "inf_post", "to": "inf_ant"}],
+    "walls": [{"name": "anterior", "from": "sup_ant", "to": "inf_ant"},
+              {"name": "posterior", "from": "sup_post", "to": "inf_post"}],
+    "frame": "anterior_positive",
+    "flip": {"swap_corners": []},
+    "angles": [{"type": "endplate_difference", "name": "C3_C6_lordosis", "first": "C3.superior", "second": "C6.inferior"}]
+  })json"));
+  const std::string model = fx.dir.file("cervical");
+  spine_model_save(model, spine_model_create(spec_tiny(cervical), 2));
+  const std::string out = fx.dir.file("out");
+  const RunResult r = spinemark_run(fx.dir, "predict --model " + model + " --image " + fx.data + "/f1.png --out " + out);
+  INFO("stderr: " << r.err);
+  CHECK(r.rc == 0);
+  const auto j = nlohmann::json::parse(file_read_all(out + "/f1.json"));
+  CHECK(j["schema"] == "cervical-test");
+  CHECK(j["landmarks"].size() == 16);
+  CHECK(j["landmarks"].contains("C6.inf_ant"));
+  CHECK(j["angles"].contains("C3_C6_lordosis"));
+  CHECK(lines_of(file_read_all(out + "/summary.csv"))[0] == "image,status,C3_C6_lordosis,flags,ms,error");
+}
