@@ -6,6 +6,7 @@
 
 #include "layers/dsnt.h"
 #include "models/letterbox.h"
+#include "models/pipeline/pipeline.h"
 #include "train/image_io.h"
 
 namespace sm {
@@ -75,15 +76,16 @@ SampleFn spine_sample_fn(std::vector<DatasetEntry> entries, const Schema& schema
       points = std::move(a.points);
       visible = std::move(a.visible);
     }
-    // Per-image standardisation (method.md §5): subtract the mean, divide by the std.
-    double mean = 0, sq = 0;
-    for (float v : image.data) mean += v;
-    mean /= double(image.data.size());
-    for (float v : image.data) sq += (v - mean) * (v - mean);
-    const double inv = 1.0 / std::sqrt(std::max(sq / double(image.data.size()), 1e-12));
+    if (src->cfg.vertebra_centres) {
+      for (size_t k = 0; k < points.size(); ++k)
+        if (!visible[k]) points[k] = {NAN, NAN};
+      points = vertebra_centres(src->schema, points);
+      visible.assign(points.size(), true);
+    }
+    // Per-image standardisation (method.md §5), exactly as the pipeline does it.
+    image_standardise(image);
     Sample s;
-    s.image.resize(image.data.size());
-    for (size_t k = 0; k < image.data.size(); ++k) s.image[k] = float((image.data[k] - mean) * inv);
+    s.image = std::move(image.data);
     for (size_t k = 0; k < points.size(); ++k) {
       const bool ok = visible[k] && std::isfinite(points[k][0]);
       s.targets.push_back(ok ? float(dsnt_normalise(points[k][0], image.width)) : 0.f);
@@ -101,7 +103,7 @@ LoaderConfig spine_loader_config(const SpineSampleConfig& config, const Schema& 
   c.channels = 1;
   c.height = config.input_height;
   c.width = config.input_width;
-  c.landmarks = schema.landmark_count();
+  c.landmarks = config.vertebra_centres ? schema.vertebra_count() : schema.landmark_count();
   c.seed = config.seed;
   return c;
 }

@@ -19,12 +19,16 @@ struct SpineSampleConfig {
   AugmentOptions augment_options;
   uint64_t seed = 0;
   bool cache_images = true;  // keep letterboxed images in memory after the first read
+  // Detection targets: one point per vertebra (its centre, method.md §5) instead of every
+  // landmark; a centre is visible when all of the vertebra's corners are.
+  bool vertebra_centres = false;
 };
 
 // The sample function over `entries` (all of one schema). Thread-safe.
 SampleFn spine_sample_fn(std::vector<DatasetEntry> entries, const Schema& schema, const SpineSampleConfig& config);
 
-// Loader shape for such samples: 1 channel, the input size, the schema's landmark count.
+// Loader shape for such samples: 1 channel, the input size, the schema's landmark count (or
+// vertebra count with vertebra_centres).
 LoaderConfig spine_loader_config(const SpineSampleConfig& config, const Schema& schema, uint64_t size, int batch);
 
 }  // namespace sm

@@ -1,0 +1,73 @@
+// `spinemark train --config FILE --out DIR [--stage detect|coarse|refine|all] [--resume]
+// [--minutes M] [--threads N]`: a training run of the 2-step method (train/run/train_run.h).
+// Ctrl-C saves a checkpoint and exits; --resume continues bit-identically.
+#include <cstdio>
+#include <omp.h>
+
+#include "apps/command.h"
+#include "train/run/stop_signal.h"
+#include "train/run/train_run.h"
+
+namespace sm::app {
+
+namespace {
+
+struct TrainArgs {
+  std::string config, out, stage = "all";
+  bool resume = false, no_eval = false;
+  double minutes = 0;
+  int threads = 0;
+};
+
+void train_main(const TrainArgs& a, const std::string& command_line) {
+  TrainConfig cfg;
+  if (!a.resume) {
+    SM_CHECK(!a.config.empty(), "--config is required for a new run (with --resume the run folder's config.json is used)");
+    cfg = train_config_read(a.config);
+    if (a.threads > 0) cfg.threads = a.threads;
+  }
+  TrainRunOptions o;
+  o.out = a.out;
+  o.stage = a.stage;
+  o.resume = a.resume;
+  o.minutes = a.minutes;
+  o.evaluate = !a.no_eval;
+  o.command_line = command_line;
+  o.log = [](const std::string& line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+  };
+  stop_signals_install();
+  const TrainRunResult r = train_run(cfg, o);
+  if (!r.completed) {
+    std::fprintf(stderr, "train: stopped (%s); the checkpoint is saved: spinemark train --resume --out %s\n", r.stop_reason.c_str(),
+                 a.out.c_str());
+    command_set_exit_code(r.stop_reason == "interrupted" ? 130 : 3);
+    return;
+  }
+  std::printf("model: %s\n", r.model_dir.c_str());
+}
+
+void train_setup(CLI::App& root) {
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* cmd = root.add_subcommand("train", "Train the three networks of the 2-step method from a run config (JSON)");
+  cmd->add_option("--config", a->config, "run config (see configs/ and docs/training.md)")->check(CLI::ExistingFile);
+  cmd->add_option("--out", a->out, "run folder (config, logs, checkpoints, model, report)")->required();
+  cmd->add_option("--stage", a->stage, "which network(s) to train")->check(CLI::IsMember({"detect", "coarse", "refine", "all"}))->capture_default_str();
+  cmd->add_flag("--resume", a->resume, "continue the run in --out from its last checkpoint");
+  cmd->add_option("--minutes", a->minutes, "overall time budget, split over the stages by their own budgets")->check(CLI::Range(0.0, 100000.0));
+  cmd->add_option("--threads", a->threads, "CPU threads (default: the config's)")->check(CLI::Range(1, 256));
+  cmd->add_flag("--no-eval", a->no_eval, "skip the evaluation on the validation split at the end");
+  cmd->callback([a, cmd]() {
+    std::string line = "spinemark train";
+    for (const auto& o : cmd->get_options())
+      if (o->count() > 0 && o->get_name() != "--help") line += " " + o->get_name() + (o->get_expected() ? " " + o->as<std::string>() : "");
+    train_main(*a, line);
+  });
+}
+
+}  // namespace
+
+SM_REGISTER_COMMAND(train, 50, train_setup);
+
+}  // namespace sm::app

@@ -1,0 +1,123 @@
+// Run config parsing and defaults (see train_config.h).
+#include "train/run/train_config.h"
+
+#include "tensor/check.h"
+#include "tensor/file_io.h"
+
+namespace sm {
+
+nlohmann::json augment_options_to_json(const AugmentOptions& o) {
+  return {{"rotate_deg", o.rotate_deg}, {"scale_min", o.scale_min}, {"scale_max", o.scale_max},
+          {"translate", o.translate},   {"flip_prob", o.flip_prob}, {"crop_prob", o.crop_prob},
+          {"crop_min", o.crop_min},     {"contrast", o.contrast},   {"gamma_min", o.gamma_min},
+          {"gamma_max", o.gamma_max},   {"blur_max", o.blur_max},   {"noise_max", o.noise_max},
+          {"geometric", o.geometric},   {"intensity", o.intensity}};
+}
+
+AugmentOptions augment_options_from_json(const nlohmann::json& j, const AugmentOptions& d, const std::string& where) {
+  if (j.is_null()) return d;
+  SM_CHECK(j.is_object(), where << ": must be a JSON object");
+  nlohmann::json m = augment_options_to_json(d);
+  for (const auto& [key, value] : j.items()) {
+    SM_CHECK(m.contains(key), where << ": unknown key '" << key << "'");
+    SM_CHECK(value.type() == m[key].type() || (value.is_number() && m[key].is_number()),
+             where << "." << key << ": expected a " << m[key].type_name());
+    m[key] = value;
+  }
+  AugmentOptions o;
+  o.rotate_deg = m["rotate_deg"], o.scale_min = m["scale_min"], o.scale_max = m["scale_max"];
+  o.translate = m["translate"], o.flip_prob = m["flip_prob"], o.crop_prob = m["crop_prob"], o.crop_min = m["crop_min"];
+  o.contrast = m["contrast"], o.gamma_min = m["gamma_min"], o.gamma_max = m["gamma_max"];
+  o.blur_max = m["blur_max"], o.noise_max = m["noise_max"], o.geometric = m["geometric"], o.intensity = m["intensity"];
+  SM_CHECK(o.rotate_deg >= 0 && o.rotate_deg <= 180 && o.scale_min > 0 && o.scale_min <= o.scale_max && o.scale_max <= 10 &&
+               o.translate >= 0 && o.translate <= 1 && o.flip_prob >= 0 && o.flip_prob <= 1 && o.crop_prob >= 0 &&
+               o.crop_prob <= 1 && o.crop_min > 0 && o.crop_min <= 1 && o.contrast >= 0 && o.contrast < 1 &&
+               o.gamma_min > 0 && o.gamma_min <= o.gamma_max && o.gamma_max <= 10 && o.blur_max >= 0 && o.blur_max <= 20 &&
+               o.noise_max >= 0 && o.noise_max <= 1,
+           where << ": a value is out of range (see train/augment.h)");
+  return o;
+}
+
+TrainConfig train_config_default(const std::string& preset) {
+  TrainConfig c;
+  c.preset = preset;
+  const bool small = preset != "paper";
+  c.detect.name = "detect", c.coarse.name = "coarse", c.refine.name = "refine";
+  for (StageOptions* s : {&c.detect, &c.coarse, &c.refine}) {
+    s->batch = small ? 16 : 32;
+    s->minutes = small ? 4 : 20;
+    s->lr = 1e-3;
+    s->warmup_steps = 50;
+  }
+  c.refine.batch = small ? 32 : 64;
+  c.refine_intensity.geometric = false;
+  return c;
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
+  SM_CHECK(j.is_object(), source << ": a run config must be a JSON object");
+  for (const auto& [key, value] : j.items())
+    SM_CHECK(key == "schema" || key == "preset" || key == "model" || key == "data" || key == "seed" || key == "threads" ||
+                 key == "stages" || key == "augment" || key == "refine_intensity" || key == "jitter" || key == "comment",
+             source << ": unknown key '" << key << "'");
+  TrainConfig c = train_config_default(j.value("preset", std::string("small")));
+  try {
+    c.schema = j.value("schema", c.schema);
+    c.model = j.value("model", c.model);
+    const nlohmann::json& d = j.at("data");
+    c.train_data = d.at("train").get<std::string>();
+    if (d.contains("val") && !d["val"].is_null()) c.val_data = d["val"].get<std::string>();
+    c.val_fraction = d.value("val_fraction", c.val_fraction);
+    c.val_images_max = d.value("val_images_max", c.val_images_max);
+    c.seed = j.value("seed", c.seed);
+    c.threads = j.value("threads", c.threads);
+    const nlohmann::json st = j.value("stages", nlohmann::json::object());
+    c.detect = stage_options_from_json(st.value("detect", nlohmann::json()), c.detect, source + ": stages.detect");
+    c.coarse = stage_options_from_json(st.value("coarse", nlohmann::json()), c.coarse, source + ": stages.coarse");
+    c.refine = stage_options_from_json(st.value("refine", nlohmann::json()), c.refine, source + ": stages.refine");
+    c.augment = augment_options_from_json(j.value("augment", nlohmann::json()), c.augment, source + ": augment");
+    c.refine_intensity = augment_options_from_json(j.value("refine_intensity", nlohmann::json()), c.refine_intensity,
+                                                   source + ": refine_intensity");
+    if (j.contains("jitter")) c.jitter = refine_jitter_from_json(j["jitter"], source + ": jitter");
+  } catch (const nlohmann::json::exception& e) {
+    SM_FAIL(source << ": " << e.what());
+  }
+  SM_CHECK(c.preset == "small" || c.preset == "paper", source << ": preset '" << c.preset << "' is not small or paper");
+  SM_CHECK(c.val_fraction > 0 && c.val_fraction < 1, source << ": data.val_fraction " << c.val_fraction << " outside (0, 1)");
+  SM_CHECK(c.val_images_max >= 1, source << ": data.val_images_max must be >= 1");
+  SM_CHECK(c.threads >= 1 && c.threads <= 256, source << ": threads " << c.threads << " outside 1..256");
+  return c;
+}
+
+nlohmann::json train_config_to_json(const TrainConfig& c) {
+  nlohmann::json data{{"train", c.train_data}, {"val_fraction", c.val_fraction}, {"val_images_max", c.val_images_max}};
+  data["val"] = c.val_data.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.val_data);
+  nlohmann::json jitter = refine_jitter_to_json(c.jitter);
+  jitter.erase("measured");  // measured by the run, kept in jitter.json
+  return {{"schema", c.schema},
+          {"preset", c.preset},
+          {"model", c.model},
+          {"data", data},
+          {"seed", c.seed},
+          {"threads", c.threads},
+          {"stages",
+           {{"detect", stage_options_to_json(c.detect)},
+            {"coarse", stage_options_to_json(c.coarse)},
+            {"refine", stage_options_to_json(c.refine)}}},
+          {"augment", augment_options_to_json(c.augment)},
+          {"refine_intensity", augment_options_to_json(c.refine_intensity)},
+          {"jitter", jitter}};
+}
+
+TrainConfig train_config_read(const std::string& path) {
+  SM_CHECK(file_exists(path), path << ": the run config does not exist");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(file_read_all(path));
+  } catch (const nlohmann::json::exception& e) {
+    SM_FAIL(path << ": not valid JSON (" << e.what() << ")");
+  }
+  return train_config_from_json(j, path);
+}
+
+}  // namespace sm

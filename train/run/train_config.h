@@ -1,0 +1,39 @@
+// The run config (JSON, method.md §6): every hyperparameter, data paths, split, seed and preset
+// of a training run. A run folder keeps the resolved copy (config.json: defaults filled in and
+// step counts planned from time budgets), so the same file reproduces the run bit for bit.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "train/augment.h"
+#include "train/run/refine_samples.h"
+#include "train/run/stage_trainer.h"
+
+namespace sm {
+
+struct TrainConfig {
+  std::string schema = "lumbar-lateral";  // built-in name or a schema JSON file
+  std::string preset = "small";
+  nlohmann::json model = nlohmann::json::object();  // model_spec_override keys
+  std::string train_data;        // dataset folder or .jsonl manifest
+  std::string val_data;          // optional; else val_fraction of train_data, split by seed
+  double val_fraction = 0.1;
+  int val_images_max = 200;      // validation images used during training
+  uint64_t seed = 1;
+  int threads = 2;
+  StageOptions detect, coarse, refine;
+  AugmentOptions augment;        // step-1 augmentation
+  AugmentOptions refine_intensity;  // intensity changes of refinement crops
+  RefineJitter jitter;           // refinement jitter (measured errors are added by the run)
+};
+
+// The defaults of a preset (the stage options that the "small" preset trains well with).
+TrainConfig train_config_default(const std::string& preset);
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source);
+nlohmann::json train_config_to_json(const TrainConfig& c);
+TrainConfig train_config_read(const std::string& path);
+
+nlohmann::json augment_options_to_json(const AugmentOptions& o);
+AugmentOptions augment_options_from_json(const nlohmann::json& j, const AugmentOptions& defaults, const std::string& where);
+
+}  // namespace sm

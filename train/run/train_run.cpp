@@ -1,0 +1,321 @@
+// A whole training run (see train_run.h).
+#include "train/run/train_run.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <omp.h>
+
+#include "build_info.h"
+#include "layers/dsnt.h"
+#include "layers/weights.h"
+#include "models/letterbox.h"
+#include "models/pipeline/pipeline.h"
+#include "tensor/check.h"
+#include "tensor/file_io.h"
+#include "train/eval/eval.h"
+#include "train/image_io.h"
+#include "train/spine_samples.h"
+
+namespace sm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  TrainConfig cfg;
+  TrainRunOptions opt;
+  fs::path dir;
+  ModelSpec spec;
+  SpineModel model;
+  std::vector<DatasetEntry> train, val;
+  std::ofstream log_file;
+
+  void log(const std::string& line) {
+    if (opt.log) opt.log(line);
+    log_file << line << "\n";
+    log_file.flush();
+  }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+  void config_write() { file_write_atomic(path("config.json"), train_config_to_json(cfg).dump(2) + "\n"); }
+};
+
+// Train/validation split fixed by the seed: a permutation from the "split" stream; the last
+// val_fraction of it (at least one image) is the validation split.
+void data_split(Run& r) {
+  DatasetOptions dopt;
+  dopt.schema = r.spec.schema.name;
+  std::vector<DatasetEntry> all = dataset_list(r.cfg.train_data, dopt);
+  if (!r.cfg.val_data.empty()) {
+    r.train = std::move(all);
+    r.val = dataset_list(r.cfg.val_data, dopt);
+  } else {
+    SM_CHECK(all.size() >= 2, r.cfg.train_data << ": " << all.size() << " image(s) cannot be split into train and validation");
+    std::vector<size_t> order(all.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    Rng rng = Rng(r.cfg.seed).derive("split");
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    const size_t nval = std::max<size_t>(1, size_t(std::lround(r.cfg.val_fraction * double(all.size()))));
+    for (size_t k = 0; k < order.size(); ++k) (k + nval < order.size() ? r.train : r.val).push_back(all[order[k]]);
+  }
+  nlohmann::json split{{"train", nlohmann::json::array()}, {"val", nlohmann::json::array()}};
+  for (const auto& e : r.train) split["train"].push_back(e.source);
+  for (const auto& e : r.val) split["val"].push_back(e.source);
+  file_write_atomic(r.path("split.json"), split.dump(1) + "\n");
+  r.log("data: " + std::to_string(r.train.size()) + " training and " + std::to_string(r.val.size()) + " validation images");
+}
+
+// Step-1 validation: the network on the letterboxed validation films (no augmentation), error
+// in ORIGINAL image pixels (input pixels divided by each film's letterbox scale).
+struct Step1Validation {
+  Tensor images;                  // (N, 1, H, W)
+  std::vector<float> targets;     // (N, K, 2) normalised
+  std::vector<float> mask;        // (N, K)
+  std::vector<double> scale;      // (N) letterbox scale
+  int n = 0, k = 0, w = 0, h = 0;
+
+  double error(DsntNet& net) const {
+    NoGradGuard ng;
+    net.eval();
+    double sum = 0;
+    int count = 0;
+    for (int first = 0; first < n; first += 16) {
+      const int m = std::min(16, n - first);
+      Tensor batch = Tensor::empty({m, 1, h, w});
+      std::copy(images.f32() + size_t(first) * w * h, images.f32() + size_t(first + m) * w * h, batch.f32());
+      const Tensor c = net.forward_all(Var(batch)).coords.value().to(Device::CPU);
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < k; ++j) {
+          const size_t at = size_t(first + i) * k + j;
+          if (mask[at] == 0) continue;
+          const double dx = (c.f32()[2 * (size_t(i) * k + j)] - targets[2 * at]) * w / 2;
+          const double dy = (c.f32()[2 * (size_t(i) * k + j) + 1] - targets[2 * at + 1]) * h / 2;
+          sum += std::hypot(dx, dy) / scale[size_t(first + i)];
+          ++count;
+        }
+    }
+    net.train();
+    return count ? sum / count : NAN;
+  }
+};
+
+Step1Validation step1_validation_make(const Run& r, const std::vector<DatasetEntry>& val, const NetSpec& net, bool centres) {
+  SpineSampleConfig sc;
+  sc.input_width = net.input_width, sc.input_height = net.input_height;
+  sc.augment = false;
+  sc.vertebra_centres = centres;
+  const SampleFn make = spine_sample_fn(val, r.spec.schema, sc);
+  Step1Validation v;
+  v.n = int(val.size()), v.k = int(net.net.landmarks), v.w = net.input_width, v.h = net.input_height;
+  v.images = Tensor::empty({v.n, 1, v.h, v.w});
+  for (int i = 0; i < v.n; ++i) {
+    Sample s = make(0, uint64_t(i));
+    std::copy(s.image.begin(), s.image.end(), v.images.f32() + size_t(i) * v.w * v.h);
+    v.targets.insert(v.targets.end(), s.targets.begin(), s.targets.end());
+    v.mask.insert(v.mask.end(), s.visible.begin(), s.visible.end());
+    const ImageInfo info = image_info(val[size_t(i)].image_path);
+    v.scale.push_back(letterbox_fit(info.width, info.height, v.w, v.h).scale);
+  }
+  return v;
+}
+
+std::vector<DatasetEntry> val_subset(const Run& r) {
+  std::vector<DatasetEntry> v = r.val;
+  if (v.size() > size_t(r.cfg.val_images_max)) v.resize(size_t(r.cfg.val_images_max));
+  return v;
+}
+
+StageOptions& stage_options(TrainConfig& c, const std::string& s) { return s == "detect" ? c.detect : s == "coarse" ? c.coarse : c.refine; }
+std::shared_ptr<DsntNet> stage_net(SpineModel& m, const std::string& s) { return s == "detect" ? m.detect : s == "coarse" ? m.coarse : m.refine; }
+
+// Trains one stage (planning its steps from the budget first when needed); returns its result
+// and leaves the best weights in the model.
+StageResult stage_run(Run& r, const std::string& name, const LoaderConfig& lc, const SampleFn& make, const StageHooks& hooks) {
+  StageOptions& o = stage_options(r.cfg, name);
+  const fs::path sdir = r.dir / name;
+  const bool resume = r.opt.resume && fs::exists(sdir / "ckpt.state.safetensors");
+  if (o.steps == 0) {
+    o.steps = stage_steps_plan(o, stage_net(r.model, name)->config(), lc, make, hooks);
+    r.config_write();  // the planned count is part of the run from now on
+  }
+  r.log(name + ": training " + std::to_string(o.steps) + " steps, batch " + std::to_string(o.batch) + ", " + o.optimizer +
+        " lr " + std::to_string(o.lr) + (resume ? " (resuming)" : ""));
+  StageResult res = stage_train(o, *stage_net(r.model, name), lc, make, sdir.string(), resume, hooks);
+  char line[200];
+  std::snprintf(line, sizeof line, "%s: %s after %lld steps in %.1f min; best validation error %.3f px at step %lld", name.c_str(),
+                res.completed ? "done" : ("stopped (" + res.stop_reason + ")").c_str(), (long long)res.steps_done,
+                res.seconds / 60, res.best_val, (long long)res.best_step);
+  r.log(line);
+  if (res.completed || res.stop_reason == "time budget")
+    file_write_atomic((sdir / "done.json").string(), nlohmann::json{{"steps", res.steps_done}, {"best_val_error_px", res.best_val},
+                                                                    {"best_step", res.best_step}, {"seconds", res.seconds},
+                                                                    {"stop_reason", res.stop_reason}}.dump(2) + "\n");
+  return res;
+}
+
+StageResult step1_stage_run(Run& r, const std::string& name) {
+  const bool centres = name == "detect";
+  const NetSpec& net = centres ? r.spec.detect : r.spec.coarse;
+  SpineSampleConfig sc;
+  sc.input_width = net.input_width, sc.input_height = net.input_height;
+  sc.augment_options = r.cfg.augment;
+  sc.seed = Rng(r.cfg.seed).derive("augment." + name).next_u64();
+  sc.vertebra_centres = centres;
+  const SampleFn make = spine_sample_fn(r.train, r.spec.schema, sc);
+  LoaderConfig lc = spine_loader_config(sc, r.spec.schema, r.train.size(), stage_options(r.cfg, name).batch);
+  lc.seed = Rng(r.cfg.seed).derive("shuffle." + name).next_u64();
+  const Step1Validation val = step1_validation_make(r, val_subset(r), net, centres);
+  StageHooks hooks;
+  hooks.validate = [&val](DsntNet& n) { return val.error(n); };
+  hooks.log = [&r](const std::string& s) { r.log(s); };
+  return stage_run(r, name, lc, make, hooks);
+}
+
+// Step-1 crop errors on the validation split: what the refinement network will face.
+std::vector<CropError> jitter_measure(Run& r, const Pipeline& p, std::vector<PipelineResult>& step1,
+                                      const std::shared_ptr<FilmCache>& films) {
+  std::vector<CropError> errs;
+  const Schema& s = r.spec.schema;
+  for (size_t f = 0; f < films->size(); ++f) {
+    step1.push_back(p.run_step1(*films->get(f)));
+    const Annotation& a = films->entry(f).annotation;
+    for (int v = 0; v < s.vertebra_count(); ++v) {
+      if (step1.back().crops[size_t(v)].size <= 0 || !vertebra_frame(s, a.points, v).valid) continue;
+      const CropParams truth = crop_params_from_vertebra(s, a.points, v, r.spec.refine.input_width, r.spec.crop_margin);
+      errs.push_back(crop_error(truth, step1.back().crops[size_t(v)]));
+    }
+  }
+  std::vector<double> c, ang, sc;
+  for (const auto& e : errs) c.push_back(std::hypot(e.dx, e.dy)), ang.push_back(std::fabs(e.angle) * 180 / M_PI), sc.push_back(std::fabs(e.log_scale));
+  auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v.empty() ? NAN : v[v.size() / 2]; };
+  char line[200];
+  std::snprintf(line, sizeof line, "step-1 crop errors on %zu vertebrae: median centre %.3f of the side, angle %.2f deg, |log scale| %.3f",
+                errs.size(), med(c), med(ang), med(sc));
+  r.log(line);
+  return errs;
+}
+
+StageResult refine_stage_run(Run& r) {
+  for (const char* s : {"detect", "coarse"})
+    SM_CHECK(fs::exists(r.dir / s / "best.safetensors"),
+             "refine: the " << s << " network of this run is not trained yet (run --stage " << s << " first)");
+  const Pipeline step1_pipeline = Pipeline::from_model(r.model, Device::CPU);
+  auto val_films = std::make_shared<FilmCache>(val_subset(r));
+  std::vector<PipelineResult> val_step1;
+  RefineJitter jitter = r.cfg.jitter;
+  jitter.measured = jitter_measure(r, step1_pipeline, val_step1, val_films);
+  file_write_atomic(r.path("jitter.json"), refine_jitter_to_json(jitter).dump() + "\n");
+  RefineSampleConfig rc;
+  rc.intensity = r.cfg.refine_intensity;
+  rc.jitter = jitter;
+  rc.seed = Rng(r.cfg.seed).derive("augment.refine").next_u64();
+  RefineSamples samples(std::make_shared<FilmCache>(r.train), r.spec, rc);
+  LoaderConfig lc = samples.loader_config(r.cfg.refine.batch);
+  lc.seed = Rng(r.cfg.seed).derive("shuffle.refine").next_u64();
+  StageHooks hooks;
+  // Validated INSIDE the pipeline on the step-1 outputs (method.md §5), not on ground-truth crops.
+  hooks.validate = [&](DsntNet& net) {
+    auto refine = stage_predictor_from_net(std::shared_ptr<DsntNet>(&net, [](DsntNet*) {}), Device::CPU);
+    const Pipeline p(r.spec, [](const Tensor&, const StageQuery&) { return StageOutput{}; },
+                     [](const Tensor&, const StageQuery&) { return StageOutput{}; }, refine);
+    double sum = 0;
+    int count = 0;
+    for (size_t f = 0; f < val_films->size(); ++f) {
+      PipelineResult res = val_step1[f];
+      p.run_step2(*val_films->get(f), res);
+      const Annotation& a = val_films->entry(f).annotation;
+      for (size_t k = 0; k < a.points.size(); ++k)
+        if (a.visible[k] && std::isfinite(a.points[k][0]))
+          sum += std::hypot(res.landmarks[k][0] - a.points[k][0], res.landmarks[k][1] - a.points[k][1]), ++count;
+    }
+    net.train();
+    return count ? sum / count : NAN;
+  };
+  hooks.log = [&r](const std::string& s) { r.log(s); };
+  return stage_run(r, "refine", lc, samples.sample_fn(), hooks);
+}
+
+void run_record(Run& r) {
+  std::time_t now = std::time(nullptr);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  nlohmann::json j{{"git_revision", build::git_revision}, {"version", build::version}, {"build_type", build::build_type},
+                   {"compiler", build::compiler}, {"threads", omp_get_max_threads()}, {"command", r.opt.command_line},
+                   {"started", when}, {"resume", r.opt.resume}, {"stage", r.opt.stage}};
+  std::ofstream(r.path("run.json"), std::ios::app) << j.dump() << "\n";
+}
+
+void budget_split(TrainConfig& c, double minutes) {
+  const double sum = c.detect.minutes + c.coarse.minutes + c.refine.minutes;
+  SM_CHECK(sum > 0, "--minutes: the stages have no time budgets to scale");
+  for (StageOptions* s : {&c.detect, &c.coarse, &c.refine}) s->minutes *= minutes / sum, s->steps = 0;
+}
+
+}  // namespace
+
+TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
+  SM_CHECK(opt.stage == "all" || opt.stage == "detect" || opt.stage == "coarse" || opt.stage == "refine",
+           "--stage '" << opt.stage << "' is not detect, coarse, refine or all");
+  Run r;
+  r.opt = opt;
+  r.dir = fs::path(opt.out);
+  std::error_code ec;
+  fs::create_directories(r.dir, ec);
+  SM_CHECK(!ec, opt.out << ": cannot create the run folder: " << ec.message());
+  if (opt.resume) {
+    SM_CHECK(fs::exists(r.dir / "config.json"), opt.out << ": nothing to resume (no config.json in the run folder)");
+    config = train_config_read(r.path("config.json"));
+  } else if (opt.minutes > 0) {
+    budget_split(config, opt.minutes);
+  }
+  r.cfg = config;
+  r.log_file.open(r.path("log.txt"), std::ios::app);
+  run_record(r);
+  omp_set_num_threads(r.cfg.threads);
+  const Schema schema = schema_load(r.cfg.schema);
+  schema_register(schema);
+  r.spec = model_spec_preset(schema, r.cfg.preset);
+  model_spec_override(r.spec, r.cfg.model, r.path("config.json") + ": model");
+  r.spec.provenance = {{"git_revision", build::git_revision}, {"build_type", build::build_type}, {"run", fs::absolute(r.dir).string()},
+                       {"seed", r.cfg.seed}};
+  r.config_write();
+  r.log("run " + opt.out + ": schema " + schema.name + ", preset " + r.cfg.preset + ", seed " + std::to_string(r.cfg.seed) +
+        ", " + std::to_string(r.cfg.threads) + " threads, revision " + build::git_revision);
+  data_split(r);
+  r.model = spine_model_create(r.spec, r.cfg.seed);
+  TrainRunResult out;
+  out.completed = true;
+  for (const std::string s : {"detect", "coarse", "refine"}) {
+    const fs::path best = r.dir / s / "best.safetensors";
+    const bool wanted = opt.stage == "all" || opt.stage == s;
+    const bool done = fs::exists(r.dir / s / "done.json");
+    if (!wanted || (opt.resume && done)) {
+      if (fs::exists(best)) weights_load(best.string(), *stage_net(r.model, s));
+      if (wanted) r.log(s + ": already done in this run");
+      continue;
+    }
+    StageResult res = s == "refine" ? refine_stage_run(r) : step1_stage_run(r, s);
+    out.stages[s] = res;
+    if (!res.completed && res.stop_reason != "time budget") {
+      out.completed = false;
+      out.stop_reason = res.stop_reason;
+      r.log("run stopped (" + res.stop_reason + "); continue with: spinemark train --resume --out " + opt.out);
+      return out;
+    }
+  }
+  out.model_dir = r.path("model");
+  spine_model_save(out.model_dir, r.model);
+  r.log("model: " + out.model_dir);
+  if (opt.evaluate && opt.stage == "all") {
+    const Pipeline p = Pipeline::from_model(r.model, Device::CPU);
+    EvalResult ev = eval_run(p, r.val);
+    eval_write(r.path("eval-val"), ev, "validation split of " + opt.out);
+    r.log("validation report: " + r.path("eval-val/report.html"));
+  }
+  return out;
+}
+
+}  // namespace sm

@@ -1,0 +1,36 @@
+// A whole training run (method.md §5–6): split the data by seed, train detect and coarse, measure
+// the step-1 crop errors on the validation split, train the refinement network on crops jittered
+// like those errors and validated inside the pipeline, write the model folder and evaluate it on
+// the validation split (metrics + report). The run folder records everything:
+//   config.json (resolved; planned steps), run.json (revision, build, command), log.txt,
+//   split.json, detect/ coarse/ refine/ (stage folders, see stage_trainer.h), jitter.json,
+//   model/ (the model folder), eval-val/ (metrics.json, report.html, predictions/).
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+
+#include "train/run/train_config.h"
+
+namespace sm {
+
+struct TrainRunOptions {
+  std::string out;              // run folder
+  std::string stage = "all";    // detect | coarse | refine | all
+  bool resume = false;          // continue the run in `out` (its config.json is used)
+  double minutes = 0;           // > 0: overall budget, split over the stages by their own budgets
+  bool evaluate = true;         // evaluate the model on the validation split at the end
+  std::string command_line;     // recorded in run.json
+  std::function<void(const std::string&)> log;  // progress lines (also appended to log.txt)
+};
+
+struct TrainRunResult {
+  std::string model_dir;
+  std::map<std::string, StageResult> stages;
+  bool completed = false;   // every requested stage finished
+  std::string stop_reason;  // of the stage that stopped early
+};
+
+TrainRunResult train_run(TrainConfig config, const TrainRunOptions& options);
+
+}  // namespace sm
