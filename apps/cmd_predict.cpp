@@ -110,11 +110,13 @@ nlohmann::json predict_one(const Pipeline& pipeline, const std::string& image, c
   const Schema& schema = pipeline.spec().schema;
   const Image film = image_read(image);
   const PipelineResult r = pipeline.run(film);
-  // "image" relative to the prediction file's folder, as in an annotation (method.md §2.1).
+  // "image" resolves as in an annotation (method.md §2.1): an absolute input stays absolute, a
+  // relative one is written relative to the prediction file's folder.
   std::error_code ec;
-  fs::path rel = fs::relative(fs::absolute(image), fs::absolute(out_dir), ec);
-  if (ec || rel.empty()) rel = fs::absolute(image);
-  const nlohmann::json j = prediction_to_json(schema, r, rel.generic_string(), film.pixel_spacing_mm);
+  fs::path name = fs::path(image);
+  if (name.is_relative()) name = fs::relative(fs::absolute(image), fs::absolute(out_dir), ec);
+  if (ec || name.empty()) name = fs::absolute(image);
+  const nlohmann::json j = prediction_to_json(schema, r, name.generic_string(), film.pixel_spacing_mm);
   if (overlay) overlay_write_png(out.png_path, prediction_overlay(film, schema, r));
   try {
     file_write_atomic(out.json_path, j.dump(2) + "\n");

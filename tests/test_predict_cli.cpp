@@ -88,6 +88,7 @@ TEST_CASE("predict: a corrupt image is reported and skipped, the others are writ
   for (const char* stem : {"f0", "f1", "f2"}) {
     const auto j = nlohmann::json::parse(file_read_all(out + "/" + stem + ".json"));
     CHECK(j["schema"] == "lumbar-lateral");
+    CHECK(j["image"] == fx.data + "/" + stem + ".png");  // absolute inputs stay absolute
     CHECK(j["landmarks"].size() == 22);
     CHECK(fs::exists(out + "/" + stem + ".png"));
   }

@@ -233,10 +233,13 @@ TEST_CASE("predict inputs: shards cover every input exactly once; stems unique; 
   test::TempDir dir("predict_outputs_inputs");
   for (const char* name : {"b.png", "a.JPG", "a.json", "c.dcm", "notes.txt", "d.pgm"}) file_put(dir.path() / name, "x");
   fs::create_directories(dir.path() / "sub.png");
+  file_put(dir.path() / "scan", std::string(128, '\0') + "DICM" + std::string(64, '\0'));  // DICOM, no extension
+  file_put(dir.path() / "README", "notes about the films\n");
   const auto listed = predict_inputs_from_folder(dir.path().string());
-  REQUIRE(listed.size() == 4);
+  REQUIRE(listed.size() == 5);
   CHECK(fs::path(listed[0]).filename() == "a.JPG");
   CHECK(fs::path(listed[3]).filename() == "d.pgm");
+  CHECK(fs::path(listed[4]).filename() == "scan");
   CHECK_THROWS_AS(predict_inputs_from_folder(dir.file("missing")), Error);
 
   file_put(dir.path() / "list.txt", "# films\nb.png\n\n{\"image\": \"sub/x.png\", \"schema\": \"lumbar-lateral\"}\n/abs/y.png\n");

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "tensor/check.h"
+#include "train/image_io.h"
 
 namespace fs = std::filesystem;
 
@@ -41,6 +42,17 @@ std::string manifest_line_image(const std::string& line, const std::string& wher
   return j["image"].get<std::string>();
 }
 
+// A file without extension is taken when its first bytes are those of a DICOM file (exports
+// from imaging systems often have no extension).
+bool extensionless_dicom(const fs::path& p) {
+  if (p.has_extension()) return false;
+  std::ifstream in(p, std::ios::binary);
+  std::string head(256, '\0');
+  in.read(&head[0], std::streamsize(head.size()));
+  head.resize(size_t(std::max<std::streamsize>(0, in.gcount())));
+  return image_format_sniff(head, p.string()) == "dicom";
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
@@ -69,7 +81,8 @@ std::vector<std::string> predict_inputs_from_folder(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::error_code ec_file;
-    if (entry.is_regular_file(ec_file) && predict_path_is_image(entry.path().string())) out.push_back(entry.path().string());
+    if (!entry.is_regular_file(ec_file)) continue;
+    if (predict_path_is_image(entry.path().string()) || extensionless_dicom(entry.path())) out.push_back(entry.path().string());
   }
   SM_CHECK(!ec, dir << ": cannot list the folder (" << ec.message() << ")");
   SM_CHECK(!out.empty(), dir << ": no image files (png, jpg, jpeg, bmp, pgm, dcm, dicom) in the folder");

@@ -12,8 +12,9 @@ namespace sm {
 // Image files by extension (case-insensitive): png, jpg, jpeg, bmp, pgm, dcm, dicom. Annotation
 // *.json files and anything else are not images.
 bool predict_path_is_image(const std::string& path);
-// The image files directly in `dir` (no subfolders), sorted by name. Throws naming `dir` when it
-// is not a folder or holds no image file.
+// The image files directly in `dir` (no subfolders), sorted by name: those with an image
+// extension, and files without extension whose first bytes are DICOM's. Throws naming `dir`
+// when it is not a folder or holds no image file.
 std::vector<std::string> predict_inputs_from_folder(const std::string& dir);
 // A manifest: one image path per line, or JSON lines with an "image" key; relative paths are
 // relative to the manifest's folder; blank lines and lines starting with '#' are skipped.
