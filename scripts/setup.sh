@@ -6,8 +6,9 @@
 set -euo pipefail
 dev=0
 for a in "$@"; do case "$a" in --dev) dev=1 ;; esac; done
+# chromium: tests/test_report.cpp opens the evaluation report headless to check that it renders.
 pkgs=(build-essential cmake pkg-config git libeigen3-dev libstb-dev doctest-dev
-      nlohmann-json3-dev libcli11-dev libdcmtk-dev libomp-dev)
+      nlohmann-json3-dev libcli11-dev libdcmtk-dev libomp-dev chromium)
 [ "$dev" = 1 ] && pkgs+=(python3-torch python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -23,8 +23,9 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-
  padding:16px 24px 48px;color:#222;background:#fafafa;line-height:1.4}
 h1{font-size:24px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .sub{color:#666;margin:0 0 12px}
-table{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0 12px}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;background:#fff;font-size:12px;margin:6px 0 12px}
+.scroll{overflow-x:auto;max-width:100%}nav{font-size:13px;margin:0 0 8px}nav a{margin-right:12px;color:#2c6fbb}
+th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0;font-weight:600}td.n,th.n{text-align:left}
 tr.s1 td{color:#8a5a1a;background:#fffaf3}tr.fin td{color:#1d3f6e}
 .cards{display:flex;flex-wrap:wrap;gap:12px}.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px}
@@ -35,8 +36,8 @@ svg .grid{stroke:#ececec;stroke-width:1}svg .box{fill:none;stroke:#999}
 svg .ident{stroke:#777;stroke-width:1.2;stroke-dasharray:5 4}
 svg .mline{stroke:#c0392b;stroke-width:1.5}svg .loa{stroke:#c0392b;stroke-width:1.2;stroke-dasharray:6 4}
 .overlays{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
-figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:4px;padding:6px}
-figure img{display:block;max-width:100%;height:auto}figcaption{font-size:12px;color:#444;max-width:768px;margin-top:4px}
+figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:4px;padding:6px;width:min-content}
+figure img{display:block}figcaption{font-size:12px;color:#444;min-width:240px;margin-top:4px}
 .note{color:#666;font-size:13px}.legend{font-size:12px;color:#555}
 )";
 
@@ -57,7 +58,7 @@ bool report_has_mm(const MetricsReport& m) { return m.overall.mm.count > 0; }
 // Headline table: one row per number, step 1 and step 1 + 2 side by side.
 void headline_write(std::ostringstream& os, const EvalResult& r) {
   const MetricsReport &a = r.step1, &b = r.final;
-  os << "<h2>Headline</h2><table><tr><th class=\"n\">metric</th><th>step 1</th><th>step 1 + 2</th></tr>";
+  os << "<h2 id=\"headline\">Headline</h2><table><tr><th class=\"n\">metric</th><th>step 1</th><th>step 1 + 2</th></tr>";
   auto row = [&](const std::string& name, double x, double y, int digits) {
     os << "<tr><td class=\"n\">" << html_escape(name) << "</td><td>" << number_format(x, digits) << "</td><td><b>"
        << number_format(y, digits) << "</b></td></tr>";
@@ -102,7 +103,7 @@ std::vector<double> angle_column(const EvalResult& r, size_t k, int which) {
 void angles_write(std::ostringstream& os, const EvalResult& r) {
   const size_t A = r.schema.angles.size();
   if (A == 0) return;
-  os << "<h2>Angles</h2><table><tr><th class=\"n\">angle</th><th>n</th><th>median |err| step 1</th>"
+  os << "<h2 id=\"angles\">Angles</h2><table><tr><th class=\"n\">angle</th><th>n</th><th>median |err| step 1</th>"
         "<th>median |err| 1 + 2</th><th>mean |err| step 1</th><th>mean |err| 1 + 2</th><th>Pearson r step 1</th>"
         "<th>Pearson r 1 + 2</th></tr>";
   for (size_t k = 0; k < A && k < r.step1.per_angle.size() && k < r.final.per_angle.size(); ++k) {
@@ -124,15 +125,16 @@ void angles_write(std::ostringstream& os, const EvalResult& r) {
   os << "</div>";
 }
 
-// Rows "name / step 1" and "name / step 1 + 2" with median, mean and p90 of each error kind.
+// Rows "name / step 1" and "name / step 1 + 2"; one cell per error kind holding its median, mean
+// and p90 (twelve separate columns did not fit the page).
 void error_table_write(std::ostringstream& os, const std::string& first_column, const std::vector<std::string>& names,
                        const std::vector<ErrorStats>& s1, const std::vector<ErrorStats>& fin, bool mm) {
   std::vector<std::pair<std::string, Stats ErrorStats::*>> kinds = {
-      {"px", &ErrorStats::px}, {"rel x %", &ErrorStats::rel_x}, {"rel y %", &ErrorStats::rel_y}};
+      {"px", &ErrorStats::px}, {"rel x (% width)", &ErrorStats::rel_x}, {"rel y (% height)", &ErrorStats::rel_y}};
   if (mm) kinds.push_back({"mm", &ErrorStats::mm});
-  os << "<table><tr><th class=\"n\">" << html_escape(first_column) << "</th><th class=\"n\">step</th><th>n</th>";
-  for (const auto& k : kinds)
-    os << "<th>" << k.first << " median</th><th>" << k.first << " mean</th><th>" << k.first << " p90</th>";
+  os << "<div class=\"scroll\"><table><tr><th class=\"n\">" << html_escape(first_column)
+     << "</th><th class=\"n\">step</th><th>n</th>";
+  for (const auto& k : kinds) os << "<th>" << html_escape(k.first) << "<br><small>median / mean / p90</small></th>";
   os << "</tr>";
   for (size_t i = 0; i < names.size() && i < s1.size() && i < fin.size(); ++i)
     for (int step = 0; step < 2; ++step) {
@@ -140,13 +142,13 @@ void error_table_write(std::ostringstream& os, const std::string& first_column, 
       os << "<tr class=\"" << (step == 0 ? "s1" : "fin") << "\"><td class=\"n\">" << (step == 0 ? html_escape(names[i]) : "")
          << "</td><td class=\"n\">" << (step == 0 ? "step 1" : "step 1 + 2") << "</td><td>" << e.px.count << "</td>";
       for (const auto& k : kinds) {
-        const Stats& s = e.*(k.second);
-        os << "<td>" << number_format(s.median, 2) << "</td><td>" << number_format(s.mean, 2) << "</td><td>"
-           << number_format(s.p90, 2) << "</td>";
+        const Stats& st = e.*(k.second);
+        os << "<td><b>" << number_format(st.median, 2) << "</b> / " << number_format(st.mean, 2) << " / "
+           << number_format(st.p90, 2) << "</td>";
       }
       os << "</tr>";
     }
-  os << "</table>";
+  os << "</table></div>";
 }
 
 void vertebrae_write(std::ostringstream& os, const EvalResult& r) {
@@ -157,13 +159,13 @@ void vertebrae_write(std::ostringstream& os, const EvalResult& r) {
     a.bars.push_back(r.step1.per_vertebra[v].px.median), a.line.push_back(r.step1.per_vertebra[v].px.mean);
     b.bars.push_back(r.final.per_vertebra[v].px.median), b.line.push_back(r.final.per_vertebra[v].px.mean);
   }
-  os << "<h2>Per vertebra</h2><div class=\"plots\">"
+  os << "<h2 id=\"vertebrae\">Per vertebra</h2><div class=\"plots\">"
      << svg_level_chart_draw("Error per vertebra level", "Euclidean error (px)", "mean", names, {a, b}) << "</div>";
   error_table_write(os, "vertebra", names, r.step1.per_vertebra, r.final.per_vertebra, report_has_mm(r.final));
 }
 
 void landmarks_write(std::ostringstream& os, const EvalResult& r) {
-  os << "<h2>Per landmark</h2>";
+  os << "<h2 id=\"landmarks\">Per landmark</h2>";
   error_table_write(os, "landmark", r.schema.landmarks, r.step1.per_landmark, r.final.per_landmark,
                     report_has_mm(r.final));
 }
@@ -183,8 +185,8 @@ void overlay_figure_write(std::ostringstream& os, const EvalResult& r, size_t i,
     os << "<p class=\"note\">" << html_escape(im.name + ": no overlay (" + ex.what() + ")") << "</p>";
   }
   os << "<figcaption><b>" << html_escape(label) << "</b>: " << html_escape(im.name) << " — mean error "
-     << number_format(e.mean_px_final, 2) << " px (step 1: " << number_format(e.mean_px_step1, 2) << " px), "
-     << e.gross_misses << " gross misses";
+     << number_format(e.mean_px_final, 2) << " px (step 1: " << number_format(e.mean_px_step1, 2)
+     << " px), gross misses: " << e.gross_misses;
   if (!im.pred.flags.empty()) {
     std::string flags;
     for (const auto& f : im.pred.flags) flags += (flags.empty() ? "" : ", ") + f;
@@ -197,7 +199,7 @@ void overlays_write(std::ostringstream& os, const EvalResult& r, const std::vect
   std::vector<size_t> order;
   for (size_t i = 0; i < errs.size(); ++i)
     if (std::isfinite(errs[i].mean_px_final)) order.push_back(i);
-  os << "<h2>Best, median and worst image</h2>";
+  os << "<h2 id=\"overlays\">Best, median and worst image</h2>";
   if (order.empty()) {
     os << "<p class=\"note\">No image with a measurable error.</p>";
     return;
@@ -223,7 +225,7 @@ void images_write(std::ostringstream& os, const EvalResult& r, const std::vector
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   auto key = [&](size_t i) { return std::isfinite(errs[i].mean_px_final) ? errs[i].mean_px_final : INFINITY; };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key(a) > key(b); });
-  os << "<h2>Images (worst first)</h2><table><tr><th class=\"n\">image</th><th>mean px step 1</th>"
+  os << "<h2 id=\"images\">Images (worst first)</h2><div class=\"scroll\"><table><tr><th class=\"n\">image</th><th>mean px step 1</th>"
         "<th>mean px 1 + 2</th><th>gross misses</th><th>flags</th>";
   for (const auto& a : r.schema.angles) os << "<th>" << html_escape(a) << " err (°)</th>";
   os << "</tr>";
@@ -235,7 +237,7 @@ void images_write(std::ostringstream& os, const EvalResult& r, const std::vector
     for (double d : errs[i].angle_error_final) os << "<td>" << number_format(d, 2) << "</td>";
     os << "</tr>";
   }
-  os << "</table><p class=\"legend\">Angle errors are signed: predicted − ground truth, step 1 + 2.</p>";
+  os << "</table></div><p class=\"legend\">Angle errors are signed: predicted − ground truth, step 1 + 2.</p>";
 }
 
 }  // namespace
@@ -283,7 +285,9 @@ std::string report_html_build(const EvalResult& r, const std::string& title) {
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>"
      << html_escape(title) << "</title><style>" << kCss << "</style></head><body>\n<h1>" << html_escape(title)
      << "</h1><p class=\"sub\">schema " << html_escape(r.schema.name) << " · " << r.images.size()
-     << " images · 2-step DSNT: step 1 (detection + coarse) against step 1 + 2 (refinement)</p>\n";
+     << " images · 2-step DSNT: step 1 (detection + coarse) against step 1 + 2 (refinement)</p>\n"
+     << "<nav><a href=\"#headline\">headline</a><a href=\"#angles\">angles</a><a href=\"#vertebrae\">vertebrae</a>"
+        "<a href=\"#overlays\">overlays</a><a href=\"#landmarks\">landmarks</a><a href=\"#images\">images</a></nav>\n";
   headline_write(os, r);
   angles_write(os, r);
   vertebrae_write(os, r);

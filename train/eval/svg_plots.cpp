@@ -102,10 +102,15 @@ void legend_draw(std::ostringstream& os, double x, double y, const std::vector<s
   }
 }
 
-void hline_draw(std::ostringstream& os, const Axis& ax, double y, const std::string& cls, const std::string& label) {
+// A horizontal reference line across the plot with its label. Labels sit where they cannot
+// collide even when the lines coincide (zero SD): `place` 0 = above, left end; 1 = above, right
+// end; -1 = below, right end.
+void hline_draw(std::ostringstream& os, const Axis& ax, double y, const std::string& cls, const std::string& label,
+                int place) {
   os << "<line x1=\"" << px(ax.p0) << "\" y1=\"" << px(y) << "\" x2=\"" << px(ax.p1) << "\" y2=\"" << px(y)
-     << "\" class=\"" << cls << "\"/><text x=\"" << px(ax.p1 - 3) << "\" y=\"" << px(y - 3)
-     << "\" text-anchor=\"end\" class=\"tk\">" << html_escape(label) << "</text>";
+     << "\" class=\"" << cls << "\"/><text x=\"" << px(place == 0 ? ax.p0 + 3 : ax.p1 - 3) << "\" y=\""
+     << px(place < 0 ? y + 12 : y - 3) << "\" text-anchor=\"" << (place == 0 ? "start" : "end") << "\" class=\"tk\">"
+     << html_escape(label) << "</text>";
 }
 
 }  // namespace
@@ -173,10 +178,10 @@ std::string svg_bland_altman_draw(const std::string& title, const std::string& u
   const Axis ax = axis_fit(*std::min_element(m.begin(), m.end()), *std::max_element(m.begin(), m.end()), kLeft, width - kRight);
   const Axis ay = axis_fit(ylo, yhi, kHeight - kBottom, kTop);
   axes_draw(os, ax, ay, true);
-  hline_draw(os, ax, ay.map(mean), "mline", "mean " + number_format(mean, 2));
+  hline_draw(os, ax, ay.map(mean), "mline", "mean " + number_format(mean, 2), 0);
   if (std::isfinite(sd)) {
-    hline_draw(os, ax, ay.map(mean + 1.96 * sd), "loa", "+1.96 SD " + number_format(mean + 1.96 * sd, 2));
-    hline_draw(os, ax, ay.map(mean - 1.96 * sd), "loa", "−1.96 SD " + number_format(mean - 1.96 * sd, 2));
+    hline_draw(os, ax, ay.map(mean + 1.96 * sd), "loa", "+1.96 SD " + number_format(mean + 1.96 * sd, 2), 1);
+    hline_draw(os, ax, ay.map(mean - 1.96 * sd), "loa", "−1.96 SD " + number_format(mean - 1.96 * sd, 2), -1);
   }
   for (size_t i = 0; i < m.size(); ++i)
     os << "<circle cx=\"" << px(ax.map(m[i])) << "\" cy=\"" << px(ay.map(d[i])) << "\" r=\"3\" fill=\"" << colour
@@ -188,7 +193,8 @@ std::string svg_bland_altman_draw(const std::string& title, const std::string& u
 std::string svg_level_chart_draw(const std::string& title, const std::string& y_label, const std::string& line_label,
                                  const std::vector<std::string>& categories, const std::vector<LevelSeries>& series) {
   const size_t n = categories.size();
-  const double width = std::max(360.0, kLeft + kRight + 44.0 * double(n));
+  constexpr double kLegend = 130;  // legend column right of the plot, so it never covers a bar
+  const double width = std::max(360.0, kLeft + kRight + 44.0 * double(n)) + kLegend;
   std::ostringstream os;
   frame_open(os, width, title, "vertebra", y_label);
   double hi = -INFINITY;
@@ -202,7 +208,7 @@ std::string svg_level_chart_draw(const std::string& title, const std::string& y_
   }
   const Axis ay = axis_fit(0.0, hi * 1.08, kHeight - kBottom, kTop);
   Axis ax;  // categories: band i spans [i, i + 1)
-  ax.lo = 0, ax.hi = double(n), ax.step = 1, ax.p0 = kLeft, ax.p1 = width - kRight;
+  ax.lo = 0, ax.hi = double(n), ax.step = 1, ax.p0 = kLeft, ax.p1 = width - kRight - kLegend;
   axes_draw(os, ax, ay, false);
   const double band = (ax.p1 - ax.p0) / double(n), bar = band * 0.7 / double(std::max<size_t>(1, series.size()));
   for (size_t c = 0; c < n; ++c)
@@ -231,7 +237,7 @@ std::string svg_level_chart_draw(const std::string& title, const std::string& y_
     legend.push_back({s.label, s.colour});
   }
   if (!line_label.empty()) legend.push_back({"dashed: " + line_label, "#999"});
-  legend_draw(os, ax.p0 + 8, ay.p1 + 14, legend);
+  legend_draw(os, ax.p1 + 10, ay.p1 + 10, legend);
   os << "</svg>";
   return os.str();
 }
