@@ -116,7 +116,7 @@ nlohmann::json predict_one(const Pipeline& pipeline, const std::string& image, c
   fs::path name = fs::path(image);
   if (name.is_relative()) name = fs::relative(fs::absolute(image), fs::absolute(out_dir), ec);
   if (ec || name.empty()) name = fs::absolute(image);
-  const nlohmann::json j = prediction_to_json(schema, r, name.generic_string(), film.pixel_spacing_mm);
+  const nlohmann::ordered_json j = prediction_to_json(schema, r, name.generic_string(), film.pixel_spacing_mm);
   if (overlay) overlay_write_png(out.png_path, prediction_overlay(film, schema, r));
   try {
     file_write_atomic(out.json_path, j.dump(2) + "\n");

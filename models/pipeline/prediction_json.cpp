@@ -73,11 +73,10 @@ OJson prediction_ordered(const Schema& schema, const PipelineResult& r, const st
 
 }  // namespace
 
-nlohmann::json prediction_to_json(const Schema& schema, const PipelineResult& result, const std::string& image_name,
-                                  const std::optional<std::array<double, 2>>& pixel_spacing_mm) {
-  // nlohmann::json keeps its keys sorted: the documented order survives only in ordered_json
-  // (the header would need to return it to keep the order in the file).
-  return nlohmann::json(prediction_ordered(schema, result, image_name, pixel_spacing_mm));
+nlohmann::ordered_json prediction_to_json(const Schema& schema, const PipelineResult& result, const std::string& image_name,
+                                          const std::optional<std::array<double, 2>>& pixel_spacing_mm) {
+  // ordered_json keeps the documented key order and the schema's landmark order in the file.
+  return prediction_ordered(schema, result, image_name, pixel_spacing_mm);
 }
 
 }  // namespace sm

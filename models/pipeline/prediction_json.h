@@ -11,7 +11,7 @@
 
 namespace sm {
 
-nlohmann::json prediction_to_json(const Schema& schema, const PipelineResult& result, const std::string& image_name,
-                                  const std::optional<std::array<double, 2>>& pixel_spacing_mm);
+nlohmann::ordered_json prediction_to_json(const Schema& schema, const PipelineResult& result, const std::string& image_name,
+                                          const std::optional<std::array<double, 2>>& pixel_spacing_mm);
 
 }  // namespace sm

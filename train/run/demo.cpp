@@ -1,0 +1,133 @@
+// The main job (see demo.h).
+#include "train/run/demo.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <omp.h>
+#include <sstream>
+
+#include "models/pipeline/pipeline.h"
+#include "tensor/check.h"
+#include "tensor/file_io.h"
+#include "train/run/train_run.h"
+#include "train/synth/synth.h"
+
+namespace sm {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Images first..first+count−1 of the generator into dir as <prefix>_NNNNNN (names unique across
+// splits; the generator index makes every film distinct). Existing pairs are kept (resume).
+void split_generate(const std::string& dir, const std::string& prefix, uint64_t seed, int first, int count, int size) {
+  const Schema& schema = schema_builtin("lumbar-lateral");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  SM_CHECK(!ec, dir << ": cannot create the folder: " << ec.message());
+  SynthOptions so;
+  so.size = size;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int i = 0; i < count; ++i) {
+    char stem[64];
+    std::snprintf(stem, sizeof stem, "%s_%06d", prefix.c_str(), first + i);
+    if (file_exists(dir + "/" + stem + ".json") && file_exists(dir + "/" + stem + ".png")) continue;
+    synth_write(dir, stem, synth_generate(schema, seed, uint64_t(first + i), so), schema, 16);
+  }
+}
+
+std::string f2(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", v);
+  return b;
+}
+
+nlohmann::json demo_config(const DemoOptions& o, const std::string& data) {
+  // The small preset's recipe for synthetic lateral films (docs/training.md explains each value).
+  return nlohmann::json::parse(R"({
+    "schema": "lumbar-lateral", "preset": "small",
+    "data": {"val_fraction": 0.1, "val_images_max": 150},
+    "stages": {
+      "detect": {"minutes": 4.0, "batch": 16, "lr": 0.002, "warmup_steps": 30, "validations": 8},
+      "coarse": {"minutes": 4.5, "batch": 16, "lr": 0.002, "warmup_steps": 30, "validations": 8},
+      "refine": {"minutes": 4.0, "batch": 32, "lr": 0.002, "warmup_steps": 30, "validations": 8}
+    },
+    "augment": {"rotate_deg": 12, "flip_prob": 0.5, "crop_prob": 0.3}
+  })")
+      .merge_patch({{"data", {{"train", data + "/train"}, {"val", data + "/val"}}}, {"seed", o.seed}, {"threads", o.threads}}),
+         nlohmann::json();
+}
+
+}  // namespace
+
+std::string eval_headline(const EvalResult& e) {
+  std::ostringstream s;
+  const Schema& sc = e.schema;
+  s << "test images: " << e.images.size() << ", " << f2(e.seconds_per_image * 1000) << " ms per image\n";
+  s << "median relative error x / y:  step 1 " << f2(e.step1.overall.rel_x.median) << " % / " << f2(e.step1.overall.rel_y.median)
+    << " %   step 1+2 " << f2(e.final.overall.rel_x.median) << " % / " << f2(e.final.overall.rel_y.median) << " %\n";
+  s << "median landmark error:        step 1 " << f2(e.step1.overall.px.median) << " px   step 1+2 " << f2(e.final.overall.px.median)
+    << " px (mean " << f2(e.final.overall.px.mean) << " px)\n";
+  for (size_t k = 0; k < sc.angles.size() && k < e.final.per_angle.size(); ++k)
+    s << "median |angle error| " << sc.angles[k] << ": step 1 " << f2(e.step1.per_angle[k].median_abs) << " deg   step 1+2 "
+      << f2(e.final.per_angle[k].median_abs) << " deg\n";
+  if (e.final.smape_percent) s << "SMAPE: step 1 " << f2(*e.step1.smape_percent) << " %   step 1+2 " << f2(*e.final.smape_percent) << " %\n";
+  const GrossMissStats& g = e.gross;
+  s << "gross misses (> 1/3 vertebra width): " << g.misses << " of " << g.landmarks << " landmarks ("
+    << f2(100.0 * g.misses / std::max(1, g.landmarks)) << " %) on " << g.images_with_miss << " images; " << g.misses_flagged
+    << " of them flagged; " << g.good_flagged << " good landmarks flagged\n";
+  return s.str();
+}
+
+DemoResult demo_run(const DemoOptions& o) {
+  SM_CHECK(o.minutes > 1, "demo: --minutes must be more than 1");
+  SM_CHECK(o.train_images >= 16 && o.val_images >= 2 && o.test_images >= 1, "demo: too few images");
+  const auto t0 = Clock::now();
+  auto log = [&](const std::string& s) { if (o.log) o.log(s); };
+  omp_set_num_threads(o.threads);
+  const std::string data = (fs::path(o.out) / "data").string();
+  log("demo: generating " + std::to_string(o.train_images) + " + " + std::to_string(o.val_images) + " + " +
+      std::to_string(o.test_images) + " synthetic lateral lumbar films (" + std::to_string(o.image_size) + " px) in " + data);
+  split_generate(data + "/train", "train", o.seed, 0, o.train_images, o.image_size);
+  split_generate(data + "/val", "val", o.seed, o.train_images, o.val_images, o.image_size);
+  split_generate(data + "/test", "test", o.seed, o.train_images + o.val_images, o.test_images, o.image_size);
+  const double gen_s = seconds_since(t0);
+  log("demo: data ready in " + f2(gen_s) + " s");
+  // What is left of the budget, less the evaluations (about 0.1 s per film each) and a margin.
+  const double eval_s = 0.12 * (o.val_images + o.test_images) + 20;
+  const double train_min = (o.minutes * 60 - gen_s - eval_s) / 60;
+  SM_CHECK(train_min > 0.5, "demo: a budget of " << o.minutes << " min leaves no time to train");
+  const TrainConfig cfg = train_config_from_json(demo_config(o, data), "demo config");
+  TrainRunOptions ro;
+  ro.out = (fs::path(o.out) / "run").string();
+  ro.resume = o.resume && fs::exists(fs::path(ro.out) / "config.json");
+  ro.minutes = ro.resume ? 0 : train_min;
+  ro.command_line = "spinemark demo";
+  ro.log = o.log;
+  const TrainRunResult tr = train_run(cfg, ro);
+  DemoResult res;
+  if (!tr.completed) {
+    res.seconds = seconds_since(t0);
+    return res;
+  }
+  res.model_dir = tr.model_dir;
+  const SpineModel model = spine_model_load(tr.model_dir);
+  const Pipeline pipeline = Pipeline::from_model(model, Device::CPU);
+  DatasetOptions dopt;
+  dopt.schema = "lumbar-lateral";
+  log("demo: evaluating on " + std::to_string(o.test_images) + " held-out test films");
+  res.eval = eval_run(pipeline, dataset_list(data + "/test", dopt));
+  const std::string report_dir = (fs::path(o.out) / "report").string();
+  eval_write(report_dir, res.eval, "spinemark demo: held-out synthetic lateral lumbar films");
+  res.report = report_dir + "/report.html";
+  res.seconds = seconds_since(t0);
+  res.completed = true;
+  return res;
+}
+
+}  // namespace sm
