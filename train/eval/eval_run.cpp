@@ -88,7 +88,11 @@ EvalResult eval_run(const Pipeline& pipeline, const std::vector<DatasetEntry>& e
     im.image_path = e.image_path;
     im.gt = e.annotation;
     const auto t0 = std::chrono::steady_clock::now();
-    im.pred = pipeline.run(film);
+    try {
+      im.pred = pipeline.run(film);
+    } catch (const Error& err) {  // name the image: the pipeline's message does not know it
+      SM_FAIL(e.source << ": pipeline failed: " << err.what());
+    }
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     im.gt_angles = gt_angles_compute(e, r.schema, film);
     r.images.push_back(std::move(im));

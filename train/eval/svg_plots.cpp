@@ -175,6 +175,8 @@ std::string svg_bland_altman_draw(const std::string& title, const std::string& u
   const double sd = d.size() > 1 ? std::sqrt(var / double(d.size() - 1)) : NAN;
   double ylo = std::min(0.0, *std::min_element(d.begin(), d.end())), yhi = std::max(0.0, *std::max_element(d.begin(), d.end()));
   if (std::isfinite(sd)) ylo = std::min(ylo, mean - 1.96 * sd), yhi = std::max(yhi, mean + 1.96 * sd);
+  const double room = 0.08 * (yhi - ylo);  // the line labels need space inside the frame
+  ylo -= room, yhi += room;
   const Axis ax = axis_fit(*std::min_element(m.begin(), m.end()), *std::max_element(m.begin(), m.end()), kLeft, width - kRight);
   const Axis ay = axis_fit(ylo, yhi, kHeight - kBottom, kTop);
   axes_draw(os, ax, ay, true);
