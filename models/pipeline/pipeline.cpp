@@ -67,7 +67,7 @@ StagePredictor stage_predictor_from_net(std::shared_ptr<DsntNet> net, Device dev
     // Heatmap pixels -> input pixels: the heatmap covers the input's field of view.
     const double stride = double(images.shape()[3]) / double(out.heatmaps.value().shape()[3]);
     o.spread.resize(size_t(spread.numel()));
-    for (size_t k = 0; k < o.spread.size(); ++k) o.spread[k] = float(spread.f32()[k] * stride);
+    for (size_t k = 0; k < o.spread.size(); ++k) o.spread[k] = double(spread.f32()[k]) * stride;
     return o;
   };
 }

@@ -18,11 +18,13 @@
 namespace sm {
 
 // What a network stage returns for a batch: normalised coordinates in (-1, 1) over its input
-// and the spread √(Var_x + Var_y) of each heatmap in INPUT pixels.
+// and the spread √(Var_x + Var_y) of each heatmap in INPUT pixels. Doubles, so that the
+// geometry around the networks can be checked exactly (a float32 coordinate alone carries
+// ~1e-6 px of rounding at these sizes).
 struct StageOutput {
   int n = 0, k = 0;
-  std::vector<float> coords;  // (n, k, 2)
-  std::vector<float> spread;  // (n, k)
+  std::vector<double> coords;  // (n, k, 2)
+  std::vector<double> spread;  // (n, k)
 };
 
 // What the pipeline knows about the images it hands a stage (the networks ignore it; a

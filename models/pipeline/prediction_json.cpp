@@ -57,6 +57,13 @@ OJson prediction_ordered(const Schema& schema, const PipelineResult& r, const st
   }
   j["visible"] = visible;
   j["step1_landmarks"] = landmarks_object(schema, r.step1);
+  // The detection network's level centres (step 1a), by vertebra name: what crops are placed on.
+  OJson centres = OJson::object();
+  for (int v = 0; v < schema.vertebra_count() && size_t(v) < r.centres.size(); ++v) {
+    const Point2& p = r.centres[size_t(v)];
+    centres[schema.vertebrae[size_t(v)].name] = std::isfinite(p[0]) && std::isfinite(p[1]) ? OJson::array({p[0], p[1]}) : OJson(nullptr);
+  }
+  j["step1_centres"] = centres;
   j["confidence"] = values_object(schema.landmarks, r.spread_px);
   // One mm per pixel figure for the spread, which has no direction: the mean of the two spacings.
   if (spacing) j["confidence_mm"] = values_object(schema.landmarks, r.spread_px, 0.5 * ((*spacing)[0] + (*spacing)[1]));
