@@ -49,7 +49,7 @@ std::string f2(double v) {
 
 nlohmann::json demo_config(const DemoOptions& o, const std::string& data) {
   // The small preset's recipe for synthetic lateral films (docs/training.md explains each value).
-  return nlohmann::json::parse(R"({
+  nlohmann::json j = nlohmann::json::parse(R"({
     "schema": "lumbar-lateral", "preset": "small",
     "data": {"val_fraction": 0.1, "val_images_max": 150},
     "stages": {
@@ -58,9 +58,9 @@ nlohmann::json demo_config(const DemoOptions& o, const std::string& data) {
       "refine": {"minutes": 4.0, "batch": 32, "lr": 0.002, "warmup_steps": 30, "validations": 8}
     },
     "augment": {"rotate_deg": 12, "flip_prob": 0.5, "crop_prob": 0.3}
-  })")
-      .merge_patch({{"data", {{"train", data + "/train"}, {"val", data + "/val"}}}, {"seed", o.seed}, {"threads", o.threads}}),
-         nlohmann::json();
+  })");
+  j.merge_patch({{"data", {{"train", data + "/train"}, {"val", data + "/val"}}}, {"seed", o.seed}, {"threads", o.threads}});
+  return j;
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Run config parsing and defaults (see train_config.h).
 #include "train/run/train_config.h"
 
+#include <filesystem>
+
 #include "tensor/check.h"
 #include "tensor/file_io.h"
 
@@ -69,6 +71,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
     if (d.contains("val") && !d["val"].is_null()) c.val_data = d["val"].get<std::string>();
     c.val_fraction = d.value("val_fraction", c.val_fraction);
     c.val_images_max = d.value("val_images_max", c.val_images_max);
+    c.exclude_flags = d.value("exclude_flags", c.exclude_flags);
     c.seed = j.value("seed", c.seed);
     c.threads = j.value("threads", c.threads);
     const nlohmann::json st = j.value("stages", nlohmann::json::object());
@@ -90,7 +93,10 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
 }
 
 nlohmann::json train_config_to_json(const TrainConfig& c) {
-  nlohmann::json data{{"train", c.train_data}, {"val_fraction", c.val_fraction}, {"val_images_max", c.val_images_max}};
+  nlohmann::json data{{"train", c.train_data},
+                      {"val_fraction", c.val_fraction},
+                      {"val_images_max", c.val_images_max},
+                      {"exclude_flags", c.exclude_flags}};
   data["val"] = c.val_data.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.val_data);
   nlohmann::json jitter = refine_jitter_to_json(c.jitter);
   jitter.erase("measured");  // measured by the run, kept in jitter.json
@@ -117,7 +123,12 @@ TrainConfig train_config_read(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     SM_FAIL(path << ": not valid JSON (" << e.what() << ")");
   }
-  return train_config_from_json(j, path);
+  TrainConfig c = train_config_from_json(j, path);
+  // Data paths in a config file are relative to the file, so configs travel with their data.
+  const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
+  for (std::string* p : {&c.train_data, &c.val_data})
+    if (!p->empty() && std::filesystem::path(*p).is_relative()) *p = (base / *p).lexically_normal().string();
+  return c;
 }
 
 }  // namespace sm

@@ -19,6 +19,9 @@ struct TrainConfig {
   std::string val_data;          // optional; else val_fraction of train_data, split by seed
   double val_fraction = 0.1;
   int val_images_max = 200;      // validation images used during training
+  // Annotations whose "flags" list holds one of these are left out of training and validation
+  // (e.g. the AASCE importer's irregular_order: identity would not follow anatomy, §7.1).
+  std::vector<std::string> exclude_flags;
   uint64_t seed = 1;
   int threads = 2;
   StageOptions detect, coarse, refine;

@@ -43,15 +43,32 @@ struct Run {
   void config_write() { file_write_atomic(path("config.json"), train_config_to_json(cfg).dump(2) + "\n"); }
 };
 
+// Leaves out annotations flagged with one of the config's exclude_flags, and says how many.
+std::vector<DatasetEntry> entries_filter(Run& r, std::vector<DatasetEntry> in) {
+  if (r.cfg.exclude_flags.empty()) return in;
+  std::vector<DatasetEntry> out;
+  for (auto& e : in) {
+    bool drop = false;
+    const nlohmann::json& f = e.annotation.extra.contains("flags") ? e.annotation.extra["flags"] : nlohmann::json::array();
+    for (const auto& flag : f)
+      for (const auto& x : r.cfg.exclude_flags)
+        drop = drop || (flag.is_string() && flag.get<std::string>().rfind(x, 0) == 0);
+    if (!drop) out.push_back(std::move(e));
+  }
+  r.log("data: " + std::to_string(in.size() - out.size()) + " of " + std::to_string(in.size()) +
+        " annotations left out by exclude_flags");
+  return out;
+}
+
 // Train/validation split fixed by the seed: a permutation from the "split" stream; the last
 // val_fraction of it (at least one image) is the validation split.
 void data_split(Run& r) {
   DatasetOptions dopt;
   dopt.schema = r.spec.schema.name;
-  std::vector<DatasetEntry> all = dataset_list(r.cfg.train_data, dopt);
+  std::vector<DatasetEntry> all = entries_filter(r, dataset_list(r.cfg.train_data, dopt));
   if (!r.cfg.val_data.empty()) {
     r.train = std::move(all);
-    r.val = dataset_list(r.cfg.val_data, dopt);
+    r.val = entries_filter(r, dataset_list(r.cfg.val_data, dopt));
   } else {
     SM_CHECK(all.size() >= 2, r.cfg.train_data << ": " << all.size() << " image(s) cannot be split into train and validation");
     std::vector<size_t> order(all.size());
