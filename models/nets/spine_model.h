@@ -35,8 +35,7 @@ struct ModelSpec {
   bool crop_mirror = true;
   std::string normalisation = "standardise";  // per-image (x − mean)/std, the only one today
   // Quality-flag thresholds (pipeline.h).
-  double flag_refine_shift = 0.35;   // refined corner moved more than this × vertebra size
-  double flag_order_slack = 0.25;    // level centres out of order by more than this × size
+  double flag_refine_shift = 0.5;    // refined corner moved more than this × vertebra size
   nlohmann::json provenance = nlohmann::json::object();  // git revision, build, run that trained it
 };
 

@@ -2,6 +2,7 @@
 // failures that matter most — step-1 misses (a level off the image, levels out of order or on
 // the same vertebra, detection and coarse networks disagreeing), refinements that wander, and
 // corner sets that are no longer a vertebral body.
+#include <algorithm>
 #include <cmath>
 
 #include "models/angles.h"
@@ -66,33 +67,41 @@ bool angle_plausible(const std::string& type, double a) {
   return true;
 }
 
-void levels_check(const ModelSpec& spec, const std::vector<VertebraFrame>& frames, FlagSink& sink) {
+// Levels along the spine: consecutive centres must advance along the spine axis (first to
+// last centre) by about the film's typical level spacing. Much less means two channels on one
+// vertebra or a swap; much more a skipped level. The median spacing is robust to one bad level,
+// so a whole run of levels slid by one vertebra shows up as a double and a half gap.
+void levels_order_check(const Schema& s, const std::vector<Point2>& centres, const char* source, FlagSink& sink) {
+  const int V = int(centres.size());
+  for (const Point2& c : centres)
+    if (!finite2(c)) return;
+  const double len = dist(centres.front(), centres.back());
+  if (!(len > 0) || V < 3) return;
+  const Point2 axis{(centres.back()[0] - centres.front()[0]) / len, (centres.back()[1] - centres.front()[1]) / len};
+  std::vector<double> steps;
+  for (int v = 0; v + 1 < V; ++v)
+    steps.push_back((centres[size_t(v + 1)][0] - centres[size_t(v)][0]) * axis[0] + (centres[size_t(v + 1)][1] - centres[size_t(v)][1]) * axis[1]);
+  std::vector<double> sorted = steps;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  for (int v = 0; v + 1 < V; ++v) {
+    const double r = steps[size_t(v)] / median;
+    if (median > 0 && r > 0.45 && r < 1.6) continue;
+    sink.vertebra(std::string("levels_out_of_order"), v, s.vertebrae[size_t(v)].name + "," + s.vertebrae[size_t(v + 1)].name + source);
+    for (int i : s.vertebra_landmarks(v + 1)) sink.r.landmark_flagged[size_t(i)] = true;
+  }
+}
+
+void levels_check(const ModelSpec& spec, FlagSink& sink) {
   const Schema& s = spec.schema;
   const PipelineResult& r = sink.r;
-  const int V = s.vertebra_count();
-  for (int v = 0; v < V; ++v) {
+  for (int v = 0; v < s.vertebra_count(); ++v) {
     const Point2& c = r.centres[size_t(v)];
     if (!finite2(c) || c[0] < -0.5 || c[1] < -0.5 || c[0] > r.image_width - 0.5 || c[1] > r.image_height - 0.5)
       sink.vertebra("level_outside_image", v, s.vertebrae[size_t(v)].name);
   }
-  // Spine axis: first to last detected centre. Consecutive levels must advance along it by about
-  // one vertebra (body + disc); much less means two channels on one vertebra or a swap, much
-  // more a skipped level.
-  const Point2 a = r.centres.front(), b = r.centres.back();
-  const double len = dist(a, b);
-  if (!(len > 0)) return;
-  const Point2 axis{(b[0] - a[0]) / len, (b[1] - a[1]) / len};
-  for (int v = 0; v + 1 < V; ++v) {
-    const Point2 &p = r.centres[size_t(v)], &q = r.centres[size_t(v + 1)];
-    const double size = frames[size_t(v)].valid ? std::max(frames[size_t(v)].width, frames[size_t(v)].height) : 0;
-    if (!finite2(p) || !finite2(q) || !(size > 0)) continue;
-    const double step = ((q[0] - p[0]) * axis[0] + (q[1] - p[1]) * axis[1]) / size;
-    if (step < spec.flag_order_slack || step > 2.5) {
-      const std::string what = s.vertebrae[size_t(v)].name + "," + s.vertebrae[size_t(v + 1)].name;
-      sink.vertebra("levels_out_of_order", v, what);
-      for (int i : s.vertebra_landmarks(v + 1)) sink.r.landmark_flagged[size_t(i)] = true;
-    }
-  }
+  levels_order_check(s, r.centres, "", sink);                                // the detection network
+  levels_order_check(s, vertebra_centres(s, r.landmarks), " (refined)", sink);  // the final corners
 }
 
 }  // namespace
@@ -105,7 +114,7 @@ void pipeline_flags(const ModelSpec& spec, PipelineResult& r) {
   FlagSink sink{s, r};
   std::vector<VertebraFrame> frames;
   for (int v = 0; v < V; ++v) frames.push_back(vertebra_frame(s, r.step1, v));
-  levels_check(spec, frames, sink);
+  levels_check(spec, sink);
   const std::vector<Point2> coarse_centres = vertebra_centres(s, r.step1);
   for (int v = 0; v < V; ++v) {
     const VertebraFrame& f = frames[size_t(v)];
