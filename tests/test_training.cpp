@@ -4,6 +4,7 @@
 // while the last good checkpoint stays loadable.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "layers/parameter_buffer.h"
@@ -14,6 +15,7 @@
 #include "train/run/stage_trainer.h"
 #include "train/run/stop_signal.h"
 #include "train/run/train_run.h"
+#include "train/eval/eval.h"
 #include "train/synth/synth.h"
 
 using namespace sm;
@@ -67,6 +69,19 @@ TEST_CASE("train: three stages end to end; an interrupted and resumed run is bit
   for (const char* f : {"config.json", "run.json", "log.txt", "split.json", "jitter.json", "detect/metrics.jsonl", "detect/curves.png",
                         "refine/best.safetensors", "model/model.json", "model/refine.safetensors"})
     CHECK_MESSAGE(fs::exists(fs::path(dir.file("full")) / f), f);
+
+  // The trained model runs through the pipeline and the evaluation on the validation films.
+  const SpineModel model = spine_model_load(full.model_dir);
+  CHECK(model.spec.refine.input_width == 32);
+  DatasetOptions dopt;
+  dopt.schema = "lumbar-lateral";
+  const EvalResult ev = eval_run(Pipeline::from_model(model, Device::CPU), dataset_list(cfg.train_data, dopt));
+  CHECK(ev.images.size() == 8);
+  CHECK(ev.final.overall.px.count == 8 * 22);
+  CHECK(std::isfinite(ev.final.overall.px.median));
+  eval_write(dir.file("eval"), ev, "tiny");
+  CHECK(fs::exists(fs::path(dir.file("eval")) / "report.html"));
+  CHECK(fs::exists(fs::path(dir.file("eval")) / "predictions" / "f0.json"));
 
   // Interrupted inside detect (step 3 of 6, between validations), then inside refine.
   for (const char* stage : {"detect", "refine"}) {

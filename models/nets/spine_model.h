@@ -33,6 +33,12 @@ struct ModelSpec {
   // (schemas with the "anterior_positive" frame only; corner names are anatomical, so the
   // channels are unchanged).
   bool crop_mirror = true;
+  // Refinement passes: pass 1 on crops placed by step 1; each further pass on crops re-centred
+  // on the previous pass's corners (same network, our choice: docs/pipeline.md).
+  int refine_passes = 2;
+  // Crops per vertebra in the last pass (1..5: as is, side ×1.1, ×0.9, angle +3°, −3°), their
+  // corners averaged (our choice, docs/pipeline.md).
+  int refine_variants = 1;
   std::string normalisation = "standardise";  // per-image (x − mean)/std, the only one today
   // Quality-flag thresholds (pipeline.h).
   double flag_refine_shift = 0.5;    // refined corner moved more than this × vertebra size

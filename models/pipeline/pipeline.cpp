@@ -172,39 +172,76 @@ PipelineResult Pipeline::run_step1(const Image& film) const {
   return r;
 }
 
-void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
+// One refinement pass over the crops in r.crops: corners (and their spreads) replaced by the
+// refinement network's, mapped back through mirror and crop transform. With several variants
+// (side scale, angle offset) every vertebra is cropped once per variant and the corners are
+// averaged in film pixels: the variants' errors are partly independent, so the mean is steadier.
+void Pipeline::refine_pass(const Image& film, PipelineResult& r, const std::vector<std::array<double, 2>>& variants) const {
   const Schema& s = spec_.schema;
-  auto t0 = Clock::now();
   std::vector<Image> crops;
   std::vector<CropParams> params;
   std::vector<bool> mirrored;
   std::vector<int> vertebrae;
   for (int v = 0; v < s.vertebra_count(); ++v) {
     if (r.crops[size_t(v)].size <= 0) continue;
-    params.push_back(r.crops[size_t(v)]);
-    mirrored.push_back(r.mirrored[size_t(v)]);
-    vertebrae.push_back(v);
-    crops.push_back(refine_crop_image(film, params.back(), mirrored.back()));
+    for (const auto& [scale, dangle] : variants) {
+      CropParams c = r.crops[size_t(v)];
+      c.side *= scale;
+      c.angle += dangle * M_PI / 180;
+      params.push_back(c);
+      mirrored.push_back(r.mirrored[size_t(v)]);
+      vertebrae.push_back(v);
+      crops.push_back(refine_crop_image(film, c, mirrored.back()));
+    }
   }
-  r.timings_ms.push_back({"crops", ms_since(t0)});
-  t0 = Clock::now();
-  if (!crops.empty()) {
-    StageQuery q;
-    q.crops = &params;
-    q.mirrored = &mirrored;
-    q.vertebrae = &vertebrae;
-    const StageOutput o = refine_(images_to_tensor(crops), q);
-    stage_output_check(o, int(crops.size()), spec_.refine.net.landmarks, "refine");
-    for (size_t row = 0; row < crops.size(); ++row) {
-      const CropParams& c = params[row];
-      const auto idx = s.vertebra_landmarks(vertebrae[row]);
-      for (size_t ch = 0; ch < idx.size(); ++ch) {
-        const size_t o_at = row * size_t(o.k) + ch;
-        const Point2 u{dsnt_denormalise(o.coords[2 * o_at], c.size), dsnt_denormalise(o.coords[2 * o_at + 1], c.size)};
-        r.landmarks[size_t(idx[ch])] = refine_crop_to_image(c, mirrored[row], u);
-        r.spread_px[size_t(idx[ch])] = o.spread[o_at] * c.side / c.size;
+  if (crops.empty()) return;
+  StageQuery q;
+  q.crops = &params;
+  q.mirrored = &mirrored;
+  q.vertebrae = &vertebrae;
+  const StageOutput o = refine_(images_to_tensor(crops), q);
+  stage_output_check(o, int(crops.size()), spec_.refine.net.landmarks, "refine");
+  const double w = 1.0 / double(variants.size());
+  for (size_t row = 0; row < crops.size(); ++row) {
+    const CropParams& c = params[row];
+    const auto idx = s.vertebra_landmarks(vertebrae[row]);
+    const bool first = row % variants.size() == 0;
+    for (size_t ch = 0; ch < idx.size(); ++ch) {
+      const size_t o_at = row * size_t(o.k) + ch;
+      const Point2 u{dsnt_denormalise(o.coords[2 * o_at], c.size), dsnt_denormalise(o.coords[2 * o_at + 1], c.size)};
+      const Point2 p = refine_crop_to_image(c, mirrored[row], u);
+      Point2& out = r.landmarks[size_t(idx[ch])];
+      double& spread = r.spread_px[size_t(idx[ch])];
+      if (first) out = {0, 0}, spread = 0;
+      out = {out[0] + w * p[0], out[1] + w * p[1]};
+      spread += w * o.spread[o_at] * c.side / c.size;
+    }
+  }
+}
+
+void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
+  const Schema& s = spec_.schema;
+  const auto t0 = Clock::now();
+  const std::vector<std::array<double, 2>> one{{1.0, 0.0}};
+  // The last pass's variants: the crop itself, 10 % larger and smaller, turned by ±3°.
+  const std::vector<std::array<double, 2>> last =
+      spec_.refine_variants > 1 ? std::vector<std::array<double, 2>>{{1.0, 0.0}, {1.1, 0.0}, {0.9, 0.0}, {1.0, 3.0}, {1.0, -3.0}}
+                                : one;
+  const std::vector<std::array<double, 2>> last_used(last.begin(), last.begin() + std::min<size_t>(last.size(), size_t(spec_.refine_variants)));
+  refine_pass(film, r, spec_.refine_passes == 1 ? last_used : one);
+  // Further passes re-centre each crop on the refined vertebra (centre, angle and size from its
+  // refined corners): the refinement network is most precise on a well-placed crop, which the
+  // first pass's crop from step 1 is not always (our choice; docs/pipeline.md).
+  for (int pass = 1; pass < spec_.refine_passes; ++pass) {
+    for (int v = 0; v < s.vertebra_count(); ++v) {
+      if (r.crops[size_t(v)].size <= 0) continue;
+      try {
+        r.crops[size_t(v)] = crop_params_from_vertebra(s, r.landmarks, v, spec_.refine.input_width, spec_.crop_margin);
+      } catch (const Error&) {
+        // refined corners degenerate: keep the previous crop
       }
     }
+    refine_pass(film, r, pass + 1 == spec_.refine_passes ? last_used : one);
   }
   r.timings_ms.push_back({"refine", ms_since(t0)});
   r.angles = angles_compute(s, r.landmarks, film.height);

@@ -5,6 +5,7 @@
 // StagePredictor functions, so tests can put ground truth in their place and check that the
 // geometry alone returns the true corners.
 #pragma once
+#include <array>
 #include <functional>
 #include <string>
 #include <utility>
@@ -107,6 +108,7 @@ class Pipeline {
   const ModelSpec& spec() const { return spec_; }
 
  private:
+  void refine_pass(const Image& film, PipelineResult& r, const std::vector<std::array<double, 2>>& variants) const;
   ModelSpec spec_;
   StagePredictor detect_, coarse_, refine_;
 };

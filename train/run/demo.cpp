@@ -98,8 +98,10 @@ DemoResult demo_run(const DemoOptions& o) {
   split_generate(data + "/test", "test", o.seed, o.train_images + o.val_images, o.test_images, o.image_size);
   const double gen_s = seconds_since(t0);
   log("demo: data ready in " + f2(gen_s) + " s");
-  // What is left of the budget, less the evaluations (about 0.1 s per film each) and a margin.
-  const double eval_s = 0.12 * (o.val_images + o.test_images) + 20;
+  // What is left of the budget, less the evaluations (about 0.07 s per film), decoding the films
+  // for each stage (about 0.01 s per film and stage), planning, the step-1 error measurement and
+  // a margin.
+  const double eval_s = 0.07 * (o.val_images + o.test_images) + 0.01 * 3 * o.train_images + 45;
   const double train_min = (o.minutes * 60 - gen_s - eval_s) / 60;
   SM_CHECK(train_min > 0.5, "demo: a budget of " << o.minutes << " min leaves no time to train");
   const TrainConfig cfg = train_config_from_json(demo_config(o, data), "demo config");

@@ -182,6 +182,13 @@ StageResult step1_stage_run(Run& r, const std::string& name) {
   sc.seed = Rng(r.cfg.seed).derive("augment." + name).next_u64();
   sc.vertebra_centres = centres;
   const SampleFn make = spine_sample_fn(r.train, r.spec.schema, sc);
+  // Decode and letterbox every training film once, on all threads, before the step time is
+  // measured: otherwise the plan counts first-epoch decoding as training time.
+  const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(dynamic, 8)
+  for (int64_t i = 0; i < int64_t(r.train.size()); ++i) (void)make(0, uint64_t(i));
+  r.log(name + ": " + std::to_string(r.train.size()) + " films decoded and letterboxed in " +
+        std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s");
   LoaderConfig lc = spine_loader_config(sc, r.spec.schema, r.train.size(), stage_options(r.cfg, name).batch);
   lc.seed = Rng(r.cfg.seed).derive("shuffle." + name).next_u64();
   const Step1Validation val = step1_validation_make(r, val_subset(r), net, centres);
@@ -229,14 +236,19 @@ StageResult refine_stage_run(Run& r) {
   rc.intensity = r.cfg.refine_intensity;
   rc.jitter = jitter;
   rc.seed = Rng(r.cfg.seed).derive("augment.refine").next_u64();
-  RefineSamples samples(std::make_shared<FilmCache>(r.train), r.spec, rc);
+  auto train_films = std::make_shared<FilmCache>(r.train);
+#pragma omp parallel for schedule(dynamic, 8)
+  for (int64_t f = 0; f < int64_t(r.train.size()); ++f) (void)train_films->get(size_t(f));  // decoded once, up front
+  RefineSamples samples(train_films, r.spec, rc);
   LoaderConfig lc = samples.loader_config(r.cfg.refine.batch);
   lc.seed = Rng(r.cfg.seed).derive("shuffle.refine").next_u64();
   StageHooks hooks;
   // Validated INSIDE the pipeline on the step-1 outputs (method.md §5), not on ground-truth crops.
   hooks.validate = [&](DsntNet& net) {
     auto refine = stage_predictor_from_net(std::shared_ptr<DsntNet>(&net, [](DsntNet*) {}), Device::CPU);
-    const Pipeline p(r.spec, [](const Tensor&, const StageQuery&) { return StageOutput{}; },
+    ModelSpec spec = r.spec;
+    spec.refine_variants = 1;  // validation compares checkpoints: one crop per vertebra is enough
+    const Pipeline p(spec, [](const Tensor&, const StageQuery&) { return StageOutput{}; },
                      [](const Tensor&, const StageQuery&) { return StageOutput{}; }, refine);
     double sum = 0;
     int count = 0;
