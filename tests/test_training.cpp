@@ -83,11 +83,13 @@ TEST_CASE("train: three stages end to end; an interrupted and resumed run is bit
   CHECK(fs::exists(fs::path(dir.file("eval")) / "report.html"));
   CHECK(fs::exists(fs::path(dir.file("eval")) / "predictions" / "f0.json"));
 
-  // Interrupted inside detect (step 3 of 6, between validations), then inside refine.
+  // Interrupted inside detect at step 2 (before its first validation, at step 3), then inside
+  // refine at step 3 (a validation step).
   for (const char* stage : {"detect", "refine"}) {
     CAPTURE(stage);
     TrainConfig c = cfg;
-    (std::string(stage) == "detect" ? c.detect : c.refine).stop_after_steps = 3;
+    if (std::string(stage) == "detect") c.detect.stop_after_steps = 2;
+    else c.refine.stop_after_steps = 3;
     const std::string out = dir.file(std::string("cut_") + stage);
     const TrainRunResult cut = run(c, out, false);
     CHECK_FALSE(cut.completed);
@@ -139,7 +141,9 @@ TEST_CASE("train: NaN in the loss stops with a clear message; the last good chec
   DsntNet again(nc, rng2);
   ParameterBuffer params(again);
   Adam adam(params, AdamConfig{});
-  const TrainState st = checkpoint_load((fs::path(sdir) / "ckpt").string(), again, adam);
+  const std::string latest = stage_checkpoint_latest(sdir);
+  REQUIRE_FALSE(latest.empty());
+  const TrainState st = checkpoint_load(latest, again, adam);
   CHECK(st.step == 2);
 }
 
@@ -159,4 +163,10 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"data": {"train": "x"}, "threads": 1000})", "threads 1000");
   fails(R"({"data": {"train": "x"}, "augment": {"rotate_deg": "a lot"}})", "augment.rotate_deg");
   fails(R"({"seed": 1})", "data");
+  fails(R"({"data": {"train": "x"}, "stages": {"refin": {}}})", "unknown stage 'refin'");
+  fails(R"({"data": {"train": "x"}, "stages": {"detect": {"jitter": {}}}})", "unknown key 'jitter'");
+  // A step count without a budget trains exactly those steps (no wall-clock stop).
+  const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
+  CHECK(steps_only.detect.steps == 7);
+  CHECK(steps_only.detect.minutes == 0);
 }

@@ -227,7 +227,8 @@ SpineModel spine_model_create(const ModelSpec& spec, uint64_t seed) {
 std::string spine_model_weights_file(const std::string& stage) { return stage + ".safetensors"; }
 
 void spine_model_save(const std::string& dir_in, const SpineModel& m) {
-  const fs::path dir = fs::path(dir_in).lexically_normal();
+  fs::path dir = fs::path(dir_in).lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();  // "model/" names the folder "model"
   const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(parent, ec);
@@ -245,7 +246,12 @@ void spine_model_save(const std::string& dir_in, const SpineModel& m) {
     // Swap in: the old folder (if any) goes aside first, so that a crash leaves one complete copy.
     const fs::path old = parent / (dir.filename().string() + ".old." + std::to_string(::getpid()));
     if (fs::exists(dir)) fs::rename(dir, old);
-    fs::rename(tmp, dir);
+    try {
+      fs::rename(tmp, dir);
+    } catch (...) {
+      if (fs::exists(old)) fs::rename(old, dir, ec);  // put the previous model back
+      throw;
+    }
     fs::remove_all(old, ec);
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(tmp, ec);

@@ -90,7 +90,7 @@ DemoResult demo_run(const DemoOptions& o) {
   const auto t0 = Clock::now();
   auto log = [&](const std::string& s) { if (o.log) o.log(s); };
   omp_set_num_threads(o.threads);
-  const std::string data = (fs::path(o.out) / "data").string();
+  const std::string data = fs::absolute(fs::path(o.out) / "data").lexically_normal().string();
   log("demo: generating " + std::to_string(o.train_images) + " + " + std::to_string(o.val_images) + " + " +
       std::to_string(o.test_images) + " synthetic lateral lumbar films (" + std::to_string(o.image_size) + " px) in " + data);
   split_generate(data + "/train", "train", o.seed, 0, o.train_images, o.image_size);

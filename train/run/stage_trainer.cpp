@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -87,8 +88,10 @@ History metrics_rewind(const std::string& path, int64_t step) {
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > step) continue;
     kept += line + "\n";
-    if (j.value("type", "") == "step") h.loss_step.push_back(j["step"].get<double>()), h.loss.push_back(j["loss"].get<double>());
-    if (j.value("type", "") == "val") h.val_step.push_back(j["step"].get<double>()), h.val.push_back(j["val_error_px"].get<double>());
+    // Non-finite values were written as null (JSON has no NaN): they come back as NaN.
+    auto number = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
+    if (j.value("type", "") == "step") h.loss_step.push_back(number(j["step"])), h.loss.push_back(number(j["loss"]));
+    if (j.value("type", "") == "val") h.val_step.push_back(number(j["step"])), h.val.push_back(number(j["val_error_px"]));
   }
   file_write_atomic(path, kept);
   return h;
@@ -99,6 +102,23 @@ void curves_write(const std::string& path, const std::string& stage, const Histo
   CurvePanel val{stage + ": validation error", "step", "mean landmark error (px)", true,
                  {{"validation", h.val_step, h.val, {220, 60, 40}}}};
   curves_plot_png(path, {loss, val});
+}
+
+// Removes all but the newest `keep` checkpoint pairs (names ckpt-<zero-padded step>.*).
+void checkpoints_prune(const std::string& dir, size_t keep) {
+  std::vector<std::string> prefixes;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    const std::string n = f.path().filename().string();
+    if (n.rfind("ckpt-", 0) == 0) prefixes.push_back(n.substr(0, n.find('.')));
+  }
+  std::sort(prefixes.begin(), prefixes.end());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  std::error_code ec;
+  for (size_t k = 0; k + keep < prefixes.size(); ++k) {
+    const CheckpointPaths p = checkpoint_paths((fs::path(dir) / prefixes[k]).string());
+    fs::remove(p.weights, ec);
+    fs::remove(p.state, ec);
+  }
 }
 
 }  // namespace
@@ -118,12 +138,13 @@ StageOptions stage_options_from_json(const nlohmann::json& j, const StageOptions
   const nlohmann::json known = stage_options_to_json(d);
   try {
     for (const auto& [key, value] : j.items()) {
-      SM_CHECK(known.contains(key) || key == "augment" || key == "jitter" || key == "comment",
+      SM_CHECK(known.contains(key) || key == "comment",
                where << ": unknown key '" << key << "'");
     }
     o.batch = j.value("batch", o.batch);
     o.steps = j.value("steps", o.steps);
-    o.minutes = j.value("minutes", o.minutes);
+    // A stage given a step count and no budget trains exactly those steps, whatever the clock.
+    o.minutes = j.contains("steps") && !j.contains("minutes") ? 0.0 : j.value("minutes", o.minutes);
     o.optimizer = j.value("optimizer", o.optimizer);
     o.lr = j.value("lr", o.lr);
     o.weight_decay = j.value("weight_decay", o.weight_decay);
@@ -141,7 +162,7 @@ StageOptions stage_options_from_json(const nlohmann::json& j, const StageOptions
   SM_CHECK(o.batch >= 1 && o.batch <= 4096, where << ".batch " << o.batch << " outside 1..4096");
   SM_CHECK(o.steps >= 0 && o.steps <= 100000000, where << ".steps " << o.steps << " outside 0..1e8");
   SM_CHECK(o.minutes >= 0 && o.minutes <= 100000, where << ".minutes " << o.minutes << " outside 0..100000");
-  SM_CHECK(o.steps > 0 || o.minutes > 0, where << ": give 'steps' or 'minutes'");
+  SM_CHECK(o.steps > 0 || o.minutes > 0, where << ": give 'steps' (> 0) or 'minutes'");
   SM_CHECK(o.optimizer == "adam" || o.optimizer == "adamw" || o.optimizer == "rmsprop",
            where << ".optimizer '" << o.optimizer << "' is not adam, adamw or rmsprop");
   SM_CHECK(o.lr > 0 && o.lr < 10, where << ".lr " << o.lr << " outside (0, 10)");
@@ -160,7 +181,10 @@ int64_t stage_steps_plan(const StageOptions& o, const DsntNetConfig& cfg, const 
   DsntNet net(cfg, rng);  // a throwaway copy: the real run starts from its own initialisation
   ParameterBuffer params(net);
   auto opt = optimizer_make(o, params);
-  Loader loader(lc, make);
+  LoaderConfig lcfg = lc;  // exactly what stage_train will use
+  lcfg.batch = o.batch;
+  lcfg.threads = o.loader_threads;
+  Loader loader(lcfg, make);
   loader.epoch_start(1u << 20);  // an epoch the run never reaches, so nothing is cached ahead
   Batch b;
   double t_step = 0;
@@ -220,6 +244,14 @@ struct Validator {
   }
 };
 
+std::string stage_checkpoint_latest(const std::string& dir) {
+  const std::string pointer = (fs::path(dir) / "checkpoint.json").string();
+  if (!file_exists(pointer)) return "";
+  const nlohmann::json j = nlohmann::json::parse(file_read_all(pointer), nullptr, false);
+  SM_CHECK(!j.is_discarded() && j.contains("prefix") && j["prefix"].is_string(), pointer << ": not a checkpoint pointer");
+  return (fs::path(dir) / j["prefix"].get<std::string>()).string();
+}
+
 StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig& lc, const SampleFn& make,
                         const std::string& dir, bool resume, const StageHooks& hooks) {
   SM_CHECK(o.steps > 0, o.name << ": no step count (plan it from the time budget first)");
@@ -227,7 +259,6 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   std::error_code ec;
   fs::create_directories(dir, ec);
   SM_CHECK(!ec, dir << ": cannot create the stage folder: " << ec.message());
-  const std::string ckpt = (fs::path(dir) / "ckpt").string();
   const std::string metrics_path = (fs::path(dir) / "metrics.jsonl").string();
   ParameterBuffer params(net);
   auto opt = optimizer_make(o, params);
@@ -236,17 +267,29 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   StageResult res;
   res.best_val = INFINITY;
   TrainState st;
-  double elapsed_before = 0;
+  double elapsed_before = 0, loss_sum = 0;
+  int loss_n = 0;
   History hist;
-  if (resume && file_exists(checkpoint_paths(ckpt).state)) {
-    st = checkpoint_load(ckpt, net, *opt);
+  const std::string latest = resume ? stage_checkpoint_latest(dir) : "";
+  if (!latest.empty()) {
+    st = checkpoint_load(latest, net, *opt);
     const nlohmann::json x = nlohmann::json::parse(st.extra_json);
-    res.best_val = x.value("best_val", 1e300);
-    res.best_step = x.value("best_step", int64_t(0));
-    elapsed_before = x.value("elapsed_s", 0.0);
+    auto number = [&x](const char* key, double fallback) { return x.contains(key) && x[key].is_number() ? x[key].get<double>() : fallback; };
+    res.best_val = number("best_val", INFINITY);  // null before the first validation
+    res.best_step = int64_t(number("best_step", 0));
+    elapsed_before = number("elapsed_s", 0);
+    loss_sum = number("loss_sum", 0);  // the partial logging interval, so log lines match too
+    loss_n = int(number("loss_n", 0));
     hist = metrics_rewind(metrics_path, st.step);
     if (hooks.log) hooks.log(o.name + ": resumed at step " + std::to_string(st.step) + "/" + std::to_string(o.steps));
   } else {
+    // A fresh start: nothing of an earlier attempt in this folder may be taken for this run's.
+    std::vector<fs::path> stale;
+    for (const auto& f : fs::directory_iterator(dir)) {
+      const std::string n = f.path().filename().string();
+      if (n.rfind("ckpt", 0) == 0 || n == "checkpoint.json" || n == "best.safetensors" || n == "done.json") stale.push_back(f.path());
+    }
+    for (const auto& f : stale) fs::remove(f);
     file_write_atomic(metrics_path, "");
   }
   file_write_atomic((fs::path(dir) / "options.json").string(), stage_options_to_json(o).dump(2) + "\n");
@@ -254,8 +297,15 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   Validator val{o, hooks, net, res, hist, metrics, (fs::path(dir) / "best.safetensors").string(), (fs::path(dir) / "curves.png").string()};
   auto elapsed = [&] { return elapsed_before + seconds_since(t_start); };
   auto state_save = [&] {
-    st.extra_json = nlohmann::json{{"best_val", res.best_val}, {"best_step", res.best_step}, {"elapsed_s", elapsed()}}.dump();
-    checkpoint_save(ckpt, net, *opt, st);
+    st.extra_json = nlohmann::json{{"best_val", res.best_val}, {"best_step", res.best_step}, {"elapsed_s", elapsed()},
+                                   {"loss_sum", loss_sum}, {"loss_n", loss_n}}.dump();
+    char name[32];
+    std::snprintf(name, sizeof name, "ckpt-%09lld", (long long)st.step);
+    const std::string prefix = (fs::path(dir) / name).string();
+    checkpoint_save(prefix, net, *opt, st);
+    // The pointer is replaced only once both files of the new pair are complete.
+    file_write_atomic((fs::path(dir) / "checkpoint.json").string(), nlohmann::json{{"prefix", name}, {"step", st.step}}.dump() + "\n");
+    checkpoints_prune(dir, 2);
   };
 
   LoaderConfig lcfg = lc;
@@ -264,8 +314,7 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   Loader loader(lcfg, make);
   loader.epoch_start(uint64_t(st.epoch), uint64_t(st.data_position));
   Batch b;
-  double loss_sum = 0, gn = 0;
-  int loss_n = 0;
+  double gn = 0;
   auto t_log = Clock::now();
   int64_t step_log = st.step;
   while (st.step < o.steps) {

@@ -3,8 +3,9 @@
 // the best weights kept by VALIDATION LANDMARK ERROR (never by loss, method.md §6), atomic
 // checkpoints, a bit-identical resume, a clean stop on Ctrl-C or at a time budget, and a stop
 // with a clear message on NaN/inf (the last good checkpoint stays).
-// Stage folder: options.json, metrics.jsonl, ckpt.{weights,state}.safetensors,
-// best.safetensors, curves.png.
+// Stage folder: options.json, metrics.jsonl, ckpt-<step>.{weights,state}.safetensors (the last
+// two), checkpoint.json (names the latest complete pair; written after both files, so a kill at
+// any moment leaves a loadable checkpoint), best.safetensors, curves.png.
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,9 @@ struct StageResult {
 // touched) and one validation, and returns the step count that fits options.minutes.
 int64_t stage_steps_plan(const StageOptions& o, const DsntNetConfig& net, const LoaderConfig& loader, const SampleFn& make,
                          const StageHooks& hooks);
+
+// The prefix of the stage folder's latest complete checkpoint ("" when there is none).
+std::string stage_checkpoint_latest(const std::string& stage_dir);
 
 // Trains `net` in place; at the end `net` holds the BEST validated weights. With resume, the
 // stage folder's checkpoint is loaded first (it must exist) and training continues exactly.

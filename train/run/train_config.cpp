@@ -75,6 +75,8 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
     c.seed = j.value("seed", c.seed);
     c.threads = j.value("threads", c.threads);
     const nlohmann::json st = j.value("stages", nlohmann::json::object());
+    for (const auto& [key, value] : st.items())
+      SM_CHECK(key == "detect" || key == "coarse" || key == "refine", source << ": stages: unknown stage '" << key << "' (detect, coarse, refine)");
     c.detect = stage_options_from_json(st.value("detect", nlohmann::json()), c.detect, source + ": stages.detect");
     c.coarse = stage_options_from_json(st.value("coarse", nlohmann::json()), c.coarse, source + ": stages.coarse");
     c.refine = stage_options_from_json(st.value("refine", nlohmann::json()), c.refine, source + ": stages.refine");

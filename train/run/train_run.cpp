@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <omp.h>
 
 #include "build_info.h"
@@ -24,6 +25,22 @@ namespace sm {
 namespace fs = std::filesystem;
 
 namespace {
+
+// fn(0..n−1) on all threads; the first error (e.g. a corrupt film) is rethrown after the loop
+// (an exception may not leave an OpenMP region).
+void parallel_for_each(int64_t n, const std::function<void(int64_t)>& fn) {
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 8)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      fn(i);
+    } catch (...) {
+#pragma omp critical
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
 
 struct Run {
   TrainConfig cfg;
@@ -78,6 +95,8 @@ void data_split(Run& r) {
     const size_t nval = std::max<size_t>(1, size_t(std::lround(r.cfg.val_fraction * double(all.size()))));
     for (size_t k = 0; k < order.size(); ++k) (k + nval < order.size() ? r.train : r.val).push_back(all[order[k]]);
   }
+  SM_CHECK(!r.train.empty(), r.cfg.train_data << ": no training images left after holding out " << r.val.size()
+                                              << " for validation (lower data.val_fraction or add images)");
   nlohmann::json split{{"train", nlohmann::json::array()}, {"val", nlohmann::json::array()}};
   for (const auto& e : r.train) split["train"].push_back(e.source);
   for (const auto& e : r.val) split["val"].push_back(e.source);
@@ -153,7 +172,7 @@ std::shared_ptr<DsntNet> stage_net(SpineModel& m, const std::string& s) { return
 StageResult stage_run(Run& r, const std::string& name, const LoaderConfig& lc, const SampleFn& make, const StageHooks& hooks) {
   StageOptions& o = stage_options(r.cfg, name);
   const fs::path sdir = r.dir / name;
-  const bool resume = r.opt.resume && fs::exists(sdir / "ckpt.state.safetensors");
+  const bool resume = r.opt.resume && !stage_checkpoint_latest(sdir.string()).empty();
   if (o.steps == 0) {
     o.steps = stage_steps_plan(o, stage_net(r.model, name)->config(), lc, make, hooks);
     r.config_write();  // the planned count is part of the run from now on
@@ -185,8 +204,7 @@ StageResult step1_stage_run(Run& r, const std::string& name) {
   // Decode and letterbox every training film once, on all threads, before the step time is
   // measured: otherwise the plan counts first-epoch decoding as training time.
   const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel for schedule(dynamic, 8)
-  for (int64_t i = 0; i < int64_t(r.train.size()); ++i) (void)make(0, uint64_t(i));
+  parallel_for_each(int64_t(r.train.size()), [&](int64_t i) { (void)make(0, uint64_t(i)); });
   r.log(name + ": " + std::to_string(r.train.size()) + " films decoded and letterboxed in " +
         std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s");
   LoaderConfig lc = spine_loader_config(sc, r.spec.schema, r.train.size(), stage_options(r.cfg, name).batch);
@@ -206,9 +224,12 @@ std::vector<CropError> jitter_measure(Run& r, const Pipeline& p, std::vector<Pip
   for (size_t f = 0; f < films->size(); ++f) {
     step1.push_back(p.run_step1(*films->get(f)));
     const Annotation& a = films->entry(f).annotation;
+    std::vector<Point2> gt = a.points;  // hidden corners are not ground truth
+    for (size_t k = 0; k < gt.size(); ++k)
+      if (k < a.visible.size() && !a.visible[k]) gt[k] = {NAN, NAN};
     for (int v = 0; v < s.vertebra_count(); ++v) {
-      if (step1.back().crops[size_t(v)].size <= 0 || !vertebra_frame(s, a.points, v).valid) continue;
-      const CropParams truth = crop_params_from_vertebra(s, a.points, v, r.spec.refine.input_width, r.spec.crop_margin);
+      if (step1.back().crops[size_t(v)].size <= 0 || !vertebra_frame(s, gt, v).valid) continue;
+      const CropParams truth = crop_params_from_vertebra(s, gt, v, r.spec.refine.input_width, r.spec.crop_margin);
       errs.push_back(crop_error(truth, step1.back().crops[size_t(v)]));
     }
   }
@@ -237,8 +258,7 @@ StageResult refine_stage_run(Run& r) {
   rc.jitter = jitter;
   rc.seed = Rng(r.cfg.seed).derive("augment.refine").next_u64();
   auto train_films = std::make_shared<FilmCache>(r.train);
-#pragma omp parallel for schedule(dynamic, 8)
-  for (int64_t f = 0; f < int64_t(r.train.size()); ++f) (void)train_films->get(size_t(f));  // decoded once, up front
+  parallel_for_each(int64_t(r.train.size()), [&](int64_t f) { (void)train_films->get(size_t(f)); });  // decoded once, up front
   RefineSamples samples(train_films, r.spec, rc);
   LoaderConfig lc = samples.loader_config(r.cfg.refine.batch);
   lc.seed = Rng(r.cfg.seed).derive("shuffle.refine").next_u64();
@@ -277,10 +297,15 @@ void run_record(Run& r) {
   std::ofstream(r.path("run.json"), std::ios::app) << j.dump() << "\n";
 }
 
-void budget_split(TrainConfig& c, double minutes) {
-  const double sum = c.detect.minutes + c.coarse.minutes + c.refine.minutes;
+// --minutes: the budget of the stages being trained, shared in proportion to their own budgets.
+void budget_split(TrainConfig& c, double minutes, const std::string& stage) {
+  std::vector<StageOptions*> st;
+  for (StageOptions* s : {&c.detect, &c.coarse, &c.refine})
+    if (stage == "all" || stage == s->name) st.push_back(s);
+  double sum = 0;
+  for (StageOptions* s : st) sum += s->minutes;
   SM_CHECK(sum > 0, "--minutes: the stages have no time budgets to scale");
-  for (StageOptions* s : {&c.detect, &c.coarse, &c.refine}) s->minutes *= minutes / sum, s->steps = 0;
+  for (StageOptions* s : st) s->minutes *= minutes / sum, s->steps = 0;
 }
 
 }  // namespace
@@ -298,12 +323,16 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
     SM_CHECK(fs::exists(r.dir / "config.json"), opt.out << ": nothing to resume (no config.json in the run folder)");
     config = train_config_read(r.path("config.json"));
   } else if (opt.minutes > 0) {
-    budget_split(config, opt.minutes);
+    budget_split(config, opt.minutes, opt.stage);
   }
   r.cfg = config;
+  // Data paths are stored absolute, so the run folder's config.json works from anywhere.
+  for (std::string* p : {&r.cfg.train_data, &r.cfg.val_data})
+    if (!p->empty()) *p = fs::absolute(*p).lexically_normal().string();
   r.log_file.open(r.path("log.txt"), std::ios::app);
-  run_record(r);
+  if (opt.resume && opt.minutes > 0) r.log("--minutes is ignored with --resume: the run keeps its planned steps");
   omp_set_num_threads(r.cfg.threads);
+  run_record(r);
   const Schema schema = schema_load(r.cfg.schema);
   schema_register(schema);
   r.spec = model_spec_preset(schema, r.cfg.preset);
