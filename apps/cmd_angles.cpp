@@ -33,19 +33,6 @@ double image_height_get(const DatasetEntry& e) {
   return image_info(e.image_path).height;
 }
 
-std::vector<Point2> stored_points(const DatasetEntry& e, const Schema& s) {
-  std::vector<Point2> out;
-  const auto& j = e.annotation.extra["stored_landmarks"];
-  SM_CHECK(j.is_array() && int(j.size()) == s.landmark_count(),
-           e.source << ": 'stored_landmarks' must hold " << s.landmark_count() << " points");
-  for (const auto& p : j) {
-    SM_CHECK(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
-             e.source << ": 'stored_landmarks' entries must be [x, y]");
-    out.push_back({p[0].get<double>(), p[1].get<double>()});
-  }
-  return out;
-}
-
 void angles_run(const AnglesConfig& cfg) {
   for (const auto& f : cfg.schema_files) schema_register(schema_load(f));
   DatasetOptions opt;
@@ -54,7 +41,7 @@ void angles_run(const AnglesConfig& cfg) {
     const Schema& s = schema_lookup(e.annotation.schema);
     const bool cobb = schema_has_cobb(s);
     std::vector<Point2> stored;
-    if (cobb && e.annotation.extra.contains("stored_landmarks")) stored = stored_points(e, s);
+    if (cobb) stored = dataset_stored_landmarks(e, s);
     const auto angles = angles_compute(s, e.annotation.points, cobb ? image_height_get(e) : 0.0,
                                        stored.empty() ? nullptr : &stored);
     nlohmann::ordered_json line;  // "image" first, as in method.md §2.1

@@ -95,4 +95,18 @@ std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOpt
   return out;
 }
 
+std::vector<Point2> dataset_stored_landmarks(const DatasetEntry& e, const Schema& s) {
+  std::vector<Point2> out;
+  if (!e.annotation.extra.contains("stored_landmarks")) return out;
+  const nlohmann::json& j = e.annotation.extra["stored_landmarks"];
+  SM_CHECK(j.is_array() && j.size() == size_t(s.landmark_count()),
+           e.source << ": 'stored_landmarks' must be an array of " << s.landmark_count() << " [x, y] points");
+  for (const auto& p : j) {
+    SM_CHECK(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
+             e.source << ": 'stored_landmarks' holds an entry that is not [x, y]");
+    out.push_back({p[0].get<double>(), p[1].get<double>()});
+  }
+  return out;
+}
+
 }  // namespace sm

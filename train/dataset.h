@@ -25,4 +25,9 @@ struct DatasetOptions {
 // dataset, or entries with mixed schemas.
 std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOptions& options = {});
 
+// The annotation's "stored_landmarks" (the dataset's own point order, e.g. AASCE's, which the
+// Cobb rule of method.md §3.1 must see to reproduce angles.csv); empty when it has none.
+// Throws naming the entry when the key is malformed.
+std::vector<Point2> dataset_stored_landmarks(const DatasetEntry& entry, const Schema& schema);
+
 }  // namespace sm

@@ -22,19 +22,6 @@ bool schema_has_cobb(const Schema& s) {
 
 // The AASCE stored order ("stored_landmarks", method.md §7.1) when the annotation keeps it: the
 // Cobb rule reproduces angles.csv only on that order.
-std::vector<Point2> cobb_points_read(const DatasetEntry& e, const Schema& s) {
-  std::vector<Point2> pts;
-  const nlohmann::json& j = e.annotation.extra["stored_landmarks"];
-  SM_CHECK(j.is_array() && j.size() == size_t(s.landmark_count()),
-           e.source << ": 'stored_landmarks' must be an array of " << s.landmark_count() << " [x, y] points");
-  for (const auto& p : j) {
-    SM_CHECK(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
-             e.source << ": 'stored_landmarks' holds an entry that is not [x, y]");
-    pts.push_back({p[0].get<double>(), p[1].get<double>()});
-  }
-  return pts;
-}
-
 // Height for step 7 of the Cobb rule: the annotation's "image_size" [w, h] when given (what the
 // dataset's angles were computed with), else the film's.
 double cobb_height(const DatasetEntry& e, const Image& film) {
@@ -47,8 +34,7 @@ double cobb_height(const DatasetEntry& e, const Image& film) {
 
 std::vector<double> gt_angles_compute(const DatasetEntry& e, const Schema& s, const Image& film) {
   if (!schema_has_cobb(s)) return angles_compute(s, e.annotation.points, double(film.height));
-  std::vector<Point2> stored;
-  if (e.annotation.extra.contains("stored_landmarks")) stored = cobb_points_read(e, s);
+  const std::vector<Point2> stored = dataset_stored_landmarks(e, s);
   return angles_compute(s, e.annotation.points, cobb_height(e, film), stored.empty() ? nullptr : &stored);
 }
 
