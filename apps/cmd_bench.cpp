@@ -260,11 +260,12 @@ void bench_setup(CLI::App& root) {
   sub->add_option("--device", a->device, "cpu, or cuda (needs a CUDA build and a GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  sub->add_option("--threads", a->threads, "CPU threads")->capture_default_str();
-  sub->add_option("--steps", a->steps, "Timed training steps (after --warmup)")->capture_default_str();
-  sub->add_option("--warmup", a->warmup, "Untimed repetitions first")->capture_default_str();
-  sub->add_option("--infer-reps", a->infer_reps, "Timed batch-1 inferences")->capture_default_str();
-  sub->add_option("--conv-reps", a->conv_reps, "Timed repetitions per conv layer")->capture_default_str();
+  // Checked at parse time: a timed count of 0 would take the median of nothing (issue 11, item 1).
+  sub->add_option("--threads", a->threads, "CPU threads")->capture_default_str()->check(CLI::Range(1, 256));
+  sub->add_option("--steps", a->steps, "Timed training steps (after --warmup)")->capture_default_str()->check(CLI::Range(1, 100000));
+  sub->add_option("--warmup", a->warmup, "Untimed repetitions first")->capture_default_str()->check(CLI::Range(0, 100000));
+  sub->add_option("--infer-reps", a->infer_reps, "Timed batch-1 inferences")->capture_default_str()->check(CLI::Range(1, 100000));
+  sub->add_option("--conv-reps", a->conv_reps, "Timed repetitions per conv layer")->capture_default_str()->check(CLI::Range(1, 100000));
   sub->callback([a] { bench_run(*a); });
 }
 

@@ -193,3 +193,13 @@ TEST_CASE("predict: a model of a user schema (cervical) needs no schema file") {
   CHECK(j["angles"].contains("C3_C6_lordosis"));
   CHECK(lines_of(file_read_all(out + "/summary.csv"))[0] == "image,status,C3_C6_lordosis,flags,ms,error");
 }
+
+TEST_CASE("bench: repetition counts of 0 or below are refused at parse time, naming the option (no crash)") {
+  test::TempDir dir("bench_cli");
+  for (const char* args : {"--conv-reps 0", "--steps 0", "--infer-reps 0", "--warmup -1", "--threads 0"}) {
+    CAPTURE(args);
+    const RunResult r = spinemark_run(dir, std::string("bench --model convs ") + args);
+    CHECK(r.rc > 0);  // a clean error exit; a crash has no exit code (rc -1)
+    CHECK(r.err.find(std::string(args).substr(0, std::string(args).find(' '))) != std::string::npos);
+  }
+}
