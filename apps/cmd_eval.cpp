@@ -27,18 +27,6 @@ struct EvalConfig {
   int threads = 0;  // 0: OpenMP's default
 };
 
-Device eval_device(const std::string& name) {
-  if (name == "cpu") {
-    cuda_force_off(true);
-    return Device::CPU;
-  }
-#ifdef SPINEMARK_CUDA
-  SM_CHECK(cuda_available(), "eval --device cuda: no usable CUDA device on this machine");
-  return Device::CUDA;
-#else
-  SM_FAIL("eval --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
-#endif
-}
 
 // "[12/100] 3.1 img/s ETA 29s" on stderr: rewritten in place on a terminal, else one line per
 // tenth of the run (logs stay short).
@@ -88,7 +76,7 @@ void headline_print(const EvalResult& r, const std::string& out) {
 
 void eval_main(const EvalConfig& cfg) {
   if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
-  const Device device = eval_device(cfg.device);
+  const Device device = device_select(cfg.device, "eval");
   const SpineModel model = spine_model_load(cfg.model);
   const Schema& schema = model.spec.schema;
   // A user schema travels inside model.json; annotations name it, so make the name resolvable.

@@ -50,18 +50,6 @@ std::string duration_text(double s) {
   return buf;
 }
 
-Device predict_device(const std::string& name) {
-  if (name == "cpu") {
-    cuda_force_off(true);
-    return Device::CPU;
-  }
-#ifdef SPINEMARK_CUDA
-  SM_CHECK(cuda_available(), "predict --device cuda: no usable GPU on this machine");
-  return Device::CUDA;
-#else
-  SM_FAIL("predict --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
-#endif
-}
 
 // Every input of the run (before sharding), from exactly one of --image, --data, --manifest.
 std::vector<std::string> predict_inputs_list(const PredictConfig& cfg) {
@@ -170,7 +158,7 @@ void predict_run(const PredictConfig& cfg) {
   predict_stems_check_unique(inputs);  // over all shards: shards share one output folder
   const PredictShard shard = cfg.shard.empty() ? PredictShard{} : predict_shard_parse(cfg.shard);
   inputs = predict_inputs_shard(inputs, shard);
-  const Device device = predict_device(cfg.device);
+  const Device device = device_select(cfg.device, "predict");
   const SpineModel model = spine_model_load(cfg.model);
   const Pipeline pipeline = Pipeline::from_model(model, device);
   output_prepare(cfg, inputs);  // after the model loaded: a bad model leaves no folder behind

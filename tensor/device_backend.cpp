@@ -33,4 +33,18 @@ DeviceBackend& device_backend() {
 bool cuda_available() { return !g_forced_off && device_backend().available(); }
 void cuda_force_off(bool off) { g_forced_off = off; }
 
+Device device_select(const std::string& name, const std::string& who) {
+  if (name == "cpu") {
+    cuda_force_off(true);
+    return Device::CPU;
+  }
+  SM_CHECK(name == "cuda", who << " --device '" << name << "': use cpu or cuda");
+#ifdef SPINEMARK_CUDA
+  SM_CHECK(cuda_available(), who << " --device cuda: no usable CUDA device on this machine");
+  return Device::CUDA;
+#else
+  SM_FAIL(who << " --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
+#endif
+}
+
 }  // namespace sm

@@ -3,6 +3,7 @@
 // build gets a backend whose every call fails with a clear message.
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "tensor/tensor.h"
 
@@ -25,5 +26,8 @@ DeviceBackend& device_backend();
 bool cuda_available();
 // Run-time switch: forces the CPU even in a CUDA build (e.g. `--device cpu`).
 void cuda_force_off(bool off);
+// A command's --device value: "cpu" (CUDA forced off) or "cuda" (fails, naming `who`, when the
+// build has no CUDA or no usable GPU is present).
+Device device_select(const std::string& name, const std::string& who);
 
 }  // namespace sm
