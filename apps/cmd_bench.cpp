@@ -20,12 +20,9 @@
 #include "layers/parameter_buffer.h"
 #include "models/dsnt_net.h"
 #include "tensor/device_backend.h"
+#include "tensor/kernels/context.h"
 #include "tensor/rng.h"
 #include "train/optimizer.h"
-
-#ifdef SPINEMARK_CUDA
-#include "cuda/backend.h"
-#endif
 
 namespace {
 
@@ -74,13 +71,7 @@ Tensor random_tensor(const Shape& s, Rng& rng, double lo, double hi, Device dev 
 void device_sync(Device dev) {
   if (dev == Device::CUDA) device_backend().synchronize();
 }
-double gpu_peak_mib() {
-#ifdef SPINEMARK_CUDA
-  return double(cuda::memory_stats().peak_in_use) / double(1 << 20);
-#else
-  return 0.0;
-#endif
-}
+double gpu_peak_mib() { return double(device_backend().memory_peak_bytes()) / double(1 << 20); }
 
 // The peer's HeatmapNet: ResNet-18 widths, stage 4 at stride 1 without dilation (output stride 16).
 DsntNetConfig bench_network(int64_t k) {
@@ -104,9 +95,10 @@ void bench_model(const Case& cs, const BenchArgs& a, Device dev) {
   {
     NoGradGuard ng;
     net.eval();
-    const int64_t before = conv2d_forward_macs();
+    ExecContext counting;  // a context of its own: its counter sees this forward only
+    ExecScope scope(counting);
     net.forward_all(Var(Tensor::zeros({1, 1, cs.h, cs.w}, DType::F32, dev)));
-    fwd_macs = conv2d_forward_macs() - before;
+    fwd_macs = counting.counters.conv2d_forward_macs.load();
   }
   const int64_t stem_macs = 64 * 49 * (cs.h / 2) * (cs.w / 2);
   const double train_flops_img = 2.0 * double(3 * fwd_macs - stem_macs);
@@ -215,20 +207,16 @@ void bench_convs(const BenchArgs& a, Device dev) {
   }
 }
 
-// The device of --device: "cuda" needs a CUDA build and a usable GPU (fails with the reason).
+// The device of --device: "cuda" needs a CUDA build and a usable GPU (fails with the reason);
+// there the math modes are the peer's: measured cuDNN algorithms (torch.backends.cudnn.benchmark)
+// and TF32 where the GPU has it.
 Device bench_device(const std::string& name) {
-  if (name == "cpu") {
-    cuda_force_off(true);
-    return Device::CPU;
+  const Device dev = device_select(name, "bench");
+  if (dev == Device::CUDA) {
+    device_backend().deterministic_mode_set(false);
+    device_backend().strict_mode_set(false);
   }
-#ifdef SPINEMARK_CUDA
-  SM_CHECK(cuda_available(), "bench --device cuda: no usable GPU (" << cuda::device_describe() << ")");
-  cuda::deterministic_mode_set(false);  // measured algorithms, as torch.backends.cudnn.benchmark
-  cuda::strict_mode_set(false);         // TF32 where the GPU has it, as the peer
-  return Device::CUDA;
-#else
-  SM_FAIL("bench --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
-#endif
+  return dev;
 }
 
 void bench_run(const BenchArgs& a) {
@@ -237,13 +225,11 @@ void bench_run(const BenchArgs& a) {
   if (a.model == "all") {
     nlohmann::json env = {{"bench", "env"}, {"engine", "spinemark"}, {"threads", omp_get_max_threads()},
                           {"steps", a.steps}, {"warmup", a.warmup}, {"device", a.device}};
-#ifdef SPINEMARK_CUDA
     if (dev == Device::CUDA) {
-      env["gpu"] = cuda::device_describe();
-      env["tf32"] = cuda::tf32_active();
-      env["cudnn_deterministic"] = cuda::deterministic_mode();
+      env["gpu"] = device_backend().describe();
+      env["tf32"] = device_backend().tf32_active();
+      env["cudnn_deterministic"] = device_backend().deterministic_mode();
     }
-#endif
     emit(env);
   }
   for (const Case& cs : kCases)

@@ -17,15 +17,7 @@ struct DemoArgs {
 
 void demo_run(DemoArgs a) {
   if (a.threads > 0) omp_set_num_threads(a.threads);
-  if (a.device == "cuda") {
-#ifndef SPINEMARK_CUDA
-    SM_FAIL("dsnt-demo --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
-#endif
-    SM_CHECK(sm::cuda_available(), "dsnt-demo --device cuda: no usable CUDA device on this machine");
-    a.cfg.device = sm::Device::CUDA;
-  } else {
-    sm::cuda_force_off(true);
-  }
+  a.cfg.device = sm::device_select(a.device, "dsnt-demo");
   const sm::BlobDemoConfig& c = a.cfg;
   std::printf("+---------------- spinemark dsnt-demo ----------------+\n");
   std::printf("| seed %-6llu image %dx%d  width %-3d batch %-3d        |\n", (unsigned long long)c.seed, c.image_size, c.image_size, c.width, c.batch);

@@ -7,15 +7,14 @@
 #include "apps/command.h"
 #include "build_info.h"
 #include "tensor/device_backend.h"
+#include "tensor/kernels/dispatch.h"
 
 namespace {
 
 void version_print() {
-#ifdef SPINEMARK_CUDA
-  const char* cuda = sm::cuda_available() ? "yes (GPU present)" : "yes (built; no usable GPU now)";
-#else
-  const char* cuda = "no";
-#endif
+  const char* cuda = !sm::kernels::kCudaBuilt ? "no"
+                     : sm::cuda_available()    ? "yes (GPU present)"
+                                               : "yes (built; no usable GPU now)";
 #ifdef SPINEMARK_DICOM
   const char* dicom = "yes (DCMTK)";
 #else

@@ -122,4 +122,6 @@ void backward(const Var& root, const Tensor& seed) {
   }
 }
 
+Tensor* grad_target(const Var& v) { return v.defined() && v.requires_grad() ? &v.grad_buffer() : nullptr; }
+
 }  // namespace sm

@@ -58,6 +58,10 @@ class Var {
   friend Var var_make_result(Tensor, std::vector<Var>, const char*, std::function<void(const Tensor&)>);
 };
 
+// v's gradient buffer (zeros on first use) when v is defined and needs a gradient, else null:
+// what a backward kernel's optional gradient outputs take (tensor/kernels/*.h).
+Tensor* grad_target(const Var& v);
+
 // Backward of one node: receives the output's gradient, adds into the inputs' gradients.
 using BackwardFn = std::function<void(const Tensor& grad_output)>;
 

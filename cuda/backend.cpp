@@ -113,6 +113,12 @@ class CudaBackend final : public DeviceBackend {
     else fill_f64(static_cast<double*>(t.raw_data()), t.numel(), value);
   }
 
+  std::string describe() const override { return device_describe(); }
+  void strict_mode_set(bool on) override { cuda::strict_mode_set(on); }
+  bool tf32_active() const override { return cuda::tf32_active(); }
+  void deterministic_mode_set(bool on) override { cuda::deterministic_mode_set(on); }
+  bool deterministic_mode() const override { return cuda::deterministic_mode(); }
+  size_t memory_peak_bytes() const override { return memory_stats().peak_in_use; }
   void synchronize() override {
     if (!probe_get().present) return;
     SM_CUDA_CHECK(cudaStreamSynchronize(stream_get()));

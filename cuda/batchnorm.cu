@@ -176,53 +176,37 @@ void batchnorm_forward_train(int64_t n, int64_t c, int64_t h, int64_t w, const f
 
 void batchnorm_forward_eval(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
                             const float* bias, const float* running_mean, const float* running_var, double eps,
-                            float* y, Stream s) {
+                            float* y, float* save_mean, float* save_invstd, Stream s) {
   bn_check("batchnorm_forward_eval", n, c, h, w, x);
   SM_CHECK(running_mean && running_var && y, "batchnorm_forward_eval (CUDA): eval mode needs the running statistics");
   cudaStream_t st = stream_resolve(s);
-  DeviceBuffer invstd(size_t(c) * sizeof(float));
-  eval_invstd_kernel<<<grid_for(c), kThreads, 0, st>>>(c, running_var, eps, invstd.as<float>());
+  DeviceBuffer scratch(save_invstd ? 0 : size_t(c) * sizeof(float));
+  float* invstd = save_invstd ? save_invstd : scratch.as<float>();
+  eval_invstd_kernel<<<grid_for(c), kThreads, 0, st>>>(c, running_var, eps, invstd);
   SM_LAUNCH_CHECK("eval_invstd_kernel");
-  apply_kernel<<<grid_for(n * c * h * w), kThreads, 0, st>>>(n * c * h * w, c, h * w, x, running_mean,
-                                                             invstd.as<float>(), weight, bias, y);
+  if (save_mean)  // a copy: a later training step may update the running mean before this backward
+    SM_CUDA_CHECK(cudaMemcpyAsync(save_mean, running_mean, size_t(c) * sizeof(float), cudaMemcpyDeviceToDevice, st));
+  apply_kernel<<<grid_for(n * c * h * w), kThreads, 0, st>>>(n * c * h * w, c, h * w, x, running_mean, invstd, weight,
+                                                             bias, y);
   SM_LAUNCH_CHECK("apply_kernel");
 }
 
-namespace {
-void bn_backward(bool training, int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
-                 const float* mean, const float* invstd, const float* dy, float* dx, float* dweight, float* dbias,
-                 cudaStream_t st) {
+void batchnorm_backward(bool training, int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
+                        const float* save_mean, const float* save_invstd, const float* dy, float* dx, float* dweight,
+                        float* dbias, Stream s) {
+  bn_check("batchnorm_backward", n, c, h, w, x);
+  SM_CHECK(save_mean && save_invstd && dy, "batchnorm_backward (CUDA): null saved statistics or dy");
+  cudaStream_t st = stream_resolve(s);
   const int64_t hw = h * w, m = n * hw;
   const int parts = parts_for(m);
   DeviceBuffer partial(size_t(c) * parts * 2 * sizeof(double)), coef(size_t(c) * 3 * sizeof(float));
-  channel_partials<Reduce::Backward>(n, c, hw, x, dy, mean, parts, partial.as<double>(), st);
+  channel_partials<Reduce::Backward>(n, c, hw, x, dy, save_mean, parts, partial.as<double>(), st);
   finalize_backward_kernel<<<unsigned(c), kThreads, 0, st>>>(parts, partial.as<double>(), double(m), training, weight,
-                                                             invstd, dweight, dbias, coef.as<float>());
+                                                             save_invstd, dweight, dbias, coef.as<float>());
   SM_LAUNCH_CHECK("finalize_backward_kernel");
   if (!dx) return;
-  dx_kernel<<<grid_for(n * c * hw), kThreads, 0, st>>>(n * c * hw, c, hw, x, dy, mean, coef.as<float>(), dx);
+  dx_kernel<<<grid_for(n * c * hw), kThreads, 0, st>>>(n * c * hw, c, hw, x, dy, save_mean, coef.as<float>(), dx);
   SM_LAUNCH_CHECK("dx_kernel");
-}
-}  // namespace
-
-void batchnorm_backward_train(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
-                              const float* save_mean, const float* save_invstd, const float* dy, float* dx,
-                              float* dweight, float* dbias, Stream s) {
-  bn_check("batchnorm_backward_train", n, c, h, w, x);
-  SM_CHECK(save_mean && save_invstd && dy, "batchnorm_backward_train (CUDA): null saved statistics or dy");
-  bn_backward(true, n, c, h, w, x, weight, save_mean, save_invstd, dy, dx, dweight, dbias, stream_resolve(s));
-}
-
-void batchnorm_backward_eval(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
-                             const float* running_mean, const float* running_var, double eps, const float* dy,
-                             float* dx, float* dweight, float* dbias, Stream s) {
-  bn_check("batchnorm_backward_eval", n, c, h, w, x);
-  SM_CHECK(running_mean && running_var && dy, "batchnorm_backward_eval (CUDA): null running statistics or dy");
-  cudaStream_t st = stream_resolve(s);
-  DeviceBuffer invstd(size_t(c) * sizeof(float));
-  eval_invstd_kernel<<<grid_for(c), kThreads, 0, st>>>(c, running_var, eps, invstd.as<float>());
-  SM_LAUNCH_CHECK("eval_invstd_kernel");
-  bn_backward(false, n, c, h, w, x, weight, running_mean, invstd.as<float>(), dy, dx, dweight, dbias, st);
 }
 
 }  // namespace sm::cuda

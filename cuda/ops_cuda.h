@@ -1,9 +1,10 @@
 // The CUDA twins of the core engine's ops: a plain C++ API on raw device pointers (float32,
 // contiguous, NCHW) with sizes and an explicit stream (nullptr = the backend's stream). Every
 // function checks its sizes before any launch and throws sm::Error on a failed CUDA call.
-// Contract, as on the CPU (style.md rule 8): every backward ADDS into the gradients it is given
-// (input and parameter gradients alike; callers zero them first); a null gradient pointer means
-// "not needed". Reference: the CPU ops in layers/ and train/ (same formulas, same conventions).
+// These are the CUDA twins of the kernel contracts in tensor/kernels/*.h (the dispatchers there
+// call them; nothing else should): every backward ADDS into the gradients it is given (input and
+// parameter gradients alike); a null gradient pointer means "not needed". Reference: the CPU
+// twins in tensor/kernels/cpu/ (same formulas, same conventions).
 // Streams: scratch memory (workspaces, partial sums) is recycled in the order of the backend's
 // stream; an op given another stream must be followed by a synchronisation of that stream before
 // the next op runs on the backend's stream.
@@ -33,7 +34,7 @@ void add_forward(int64_t n, const float* a, const float* b, float* y, Stream s =
 void add_relu_forward(int64_t n, const float* a, const float* b, float* y, Stream s = nullptr);
 void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, Stream s = nullptr);
 
-// ---- convolution through cuDNN (cuda/conv_cudnn.cpp) -------------------------------------------
+// ---- convolution through cuDNN (cuda/conv2d.cpp) -------------------------------------------
 struct ConvShape {
   int64_t n = 0, c = 0, h = 0, w = 0;  // x (N, C, H, W)
   int64_t k = 0, kh = 1, kw = 1;       // weight (K, C, kh, kw)
@@ -69,19 +70,17 @@ void conv_algo_cache_clear();
 void batchnorm_forward_train(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
                              const float* bias, float* running_mean, float* running_var, double momentum,
                              double eps, float* y, float* save_mean, float* save_invstd, Stream s = nullptr);
-// Eval: y = (x − running_mean)/sqrt(running_var + eps) · weight + bias.
+// Eval: y = (x − running_mean)/sqrt(running_var + eps) · weight + bias. When save_mean and
+// save_invstd are not null (a backward follows), a copy of the running mean and
+// 1/sqrt(running_var + eps) are written there.
 void batchnorm_forward_eval(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
                             const float* bias, const float* running_mean, const float* running_var, double eps,
-                            float* y, Stream s = nullptr);
-// Training backward with the saved statistics: dγ += Σ g x̂, dβ += Σ g,
-// dx += γ s (g − Σg/M − x̂ Σ(g x̂)/M).
-void batchnorm_backward_train(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
-                              const float* save_mean, const float* save_invstd, const float* dy, float* dx,
-                              float* dweight, float* dbias, Stream s = nullptr);
-// Eval backward (running statistics are constants): dx += γ s g, dγ += Σ g x̂, dβ += Σ g.
-void batchnorm_backward_eval(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
-                             const float* running_mean, const float* running_var, double eps, const float* dy,
-                             float* dx, float* dweight, float* dbias, Stream s = nullptr);
+                            float* y, float* save_mean, float* save_invstd, Stream s = nullptr);
+// Backward with the saved statistics μ, s: dγ += Σ g x̂, dβ += Σ g, and dx += γ s (g − Σg/M −
+// x̂ Σ(g x̂)/M) (training) or γ s g (eval: the statistics are constants).
+void batchnorm_backward(bool training, int64_t n, int64_t c, int64_t h, int64_t w, const float* x, const float* weight,
+                        const float* save_mean, const float* save_invstd, const float* dy, float* dx, float* dweight,
+                        float* dbias, Stream s = nullptr);
 
 // ---- pooling (cuda/pooling.cu) ------------------------------------------------------------------
 struct PoolShape {
@@ -99,7 +98,7 @@ void max_pool2d_backward(const PoolShape& ps, const int32_t* argmax, const float
 void global_avg_pool_forward(int64_t n, int64_t c, int64_t h, int64_t w, const float* x, float* y, Stream s = nullptr);
 void global_avg_pool_backward(int64_t n, int64_t c, int64_t h, int64_t w, const float* dy, float* dx, Stream s = nullptr);
 
-// ---- Linear through cuBLAS (cuda/linear_cublas.cpp) --------------------------------------------
+// ---- Linear through cuBLAS (cuda/linear.cpp) --------------------------------------------
 // x (N, in), weight (out, in), bias (out) or null -> y (N, out) = x Wᵀ + b.
 void linear_forward(int64_t n, int64_t in, int64_t out, const float* x, const float* weight, const float* bias,
                     float* y, Stream s = nullptr);

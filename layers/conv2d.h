@@ -1,5 +1,6 @@
-// 2-D convolution (cross-correlation, like torch.nn.Conv2d, groups = 1): im2col + Eigen GEMM
-// per image, forward and backward side by side; 1x1 stride-1 unpadded convs skip im2col.
+// 2-D convolution (cross-correlation, like torch.nn.Conv2d, groups = 1). The kernels are in
+// tensor/kernels/conv2d.h (CPU im2col + Eigen GEMM, CUDA cuDNN); their multiply-accumulate count
+// and threading live in the execution context (tensor/kernels/context.h).
 #pragma once
 #include <cstdint>
 
@@ -28,14 +29,6 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, i
 //   y      (N, Cout, Ho, Wo)
 // float32 or float64 (all the same dtype) on the CPU; float32 on CUDA (cuDNN) when x is there.
 Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams& p);
-
-// Multiply-accumulates of every conv2d forward since the program started (N·Cout·Ho·Wo·Cin·kh·kw
-// per call): benchmarks read it to count FLOPs from the network itself.
-int64_t conv2d_forward_macs();
-
-// Threading strategy (for benchmarks): 0 automatic, 1 split the batch over OpenMP threads,
-// 2 one image at a time with Eigen's multi-threaded GEMM.
-void conv2d_threading_set(int mode);
 
 // nn.Conv2d: parameters "weight" (Cout, Cin, kh, kw) and optionally "bias" (Cout).
 // Init: weight ~ N(0, 2 / fan_out), fan_out = Cout*kh*kw (Kaiming normal, mode fan_out, like

@@ -4,6 +4,7 @@
 // Coordinates are normalised to (-1, 1); σ of the regularisers is in heatmap pixels.
 #pragma once
 #include "autograd/var.h"
+#include "tensor/kernels/losses.h"
 
 namespace sm {
 
@@ -24,6 +25,6 @@ Var mse_loss(const Var& a, const Tensor& target, const Tensor& mask = Tensor());
 Var l1_loss(const Var& a, const Tensor& target, const Tensor& mask = Tensor());
 
 // The divergences' ε (method.md §4): keeps log finite where P or Q is 0.
-constexpr double kDivergenceEps = 1e-24;
+constexpr double kDivergenceEps = kernels::kDivergenceEps;
 
 }  // namespace sm

@@ -1,9 +1,9 @@
-// Picks the device backend: cuda/ in a CUDA build, otherwise one that refuses politely.
+// Picks the device backend: cuda/ in a CUDA build, otherwise one that refuses politely (the
+// choice is kernels::kCudaBuilt of tensor/kernels/dispatch.h, the one place that knows).
 #include "tensor/device_backend.h"
 
-#ifdef SPINEMARK_CUDA
 #include "cuda/backend.h"
-#endif
+#include "tensor/kernels/dispatch.h"
 
 namespace sm {
 
@@ -22,12 +22,12 @@ bool g_forced_off = false;
 }  // namespace
 
 DeviceBackend& device_backend() {
-#ifdef SPINEMARK_CUDA
-  return cuda::backend_get();
-#else
-  static NoDeviceBackend none;
-  return none;
-#endif
+  if constexpr (kernels::kCudaBuilt) {
+    return cuda::backend_get();
+  } else {
+    static NoDeviceBackend none;
+    return none;
+  }
 }
 
 bool cuda_available() { return !g_forced_off && device_backend().available(); }
@@ -39,12 +39,11 @@ Device device_select(const std::string& name, const std::string& who) {
     return Device::CPU;
   }
   SM_CHECK(name == "cuda", who << " --device '" << name << "': use cpu or cuda");
-#ifdef SPINEMARK_CUDA
-  SM_CHECK(cuda_available(), who << " --device cuda: no usable CUDA device on this machine");
+  SM_CHECK(kernels::kCudaBuilt,
+           who << " --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
+  SM_CHECK(cuda_available(), who << " --device cuda: no usable CUDA device on this machine ("
+                                 << device_backend().describe() << ")");
   return Device::CUDA;
-#else
-  SM_FAIL(who << " --device cuda: this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
-#endif
 }
 
 }  // namespace sm

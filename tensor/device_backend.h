@@ -19,6 +19,18 @@ struct DeviceBackend {
   virtual void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) = 0;
   virtual void fill(Tensor& t, double value) = 0;
   virtual void synchronize() = 0;
+
+  // What the device is, in words ("NVIDIA H100 80GB HBM3 (sm_90, ...)" or why there is none).
+  virtual std::string describe() const { return "no device backend in this build"; }
+  // Math modes of convolution and GEMM (process-wide, read at each call). Strict: full float32,
+  // no TF32 tensor cores; deterministic: fixed algorithms among those the library reports as
+  // deterministic. The CUDA backend defaults to TF32 allowed, deterministic on.
+  virtual void strict_mode_set(bool /*on*/) {}
+  virtual bool tf32_active() const { return false; }  // TF32 may be used now
+  virtual void deterministic_mode_set(bool /*on*/) {}
+  virtual bool deterministic_mode() const { return true; }
+  // High-water mark of device memory handed out so far, in bytes.
+  virtual size_t memory_peak_bytes() const { return 0; }
 };
 
 DeviceBackend& device_backend();

@@ -4,9 +4,7 @@
 
 #include "train/optimizer.h"
 
-#ifdef SPINEMARK_CUDA
-#include "cuda/ops_cuda.h"
-#endif
+#include "tensor/kernels/optim.h"
 
 namespace sm {
 
@@ -20,39 +18,10 @@ Adam::Adam(ParameterBuffer& params, const AdamConfig& config, bool decoupled_wei
 }
 
 void Adam::group_step(ParameterGroup& group, size_t gi) {
-#ifdef SPINEMARK_CUDA
-  if (group.device == Device::CUDA) {  // the fused kernel: same formulas, same order (cuda/optim.cu)
-    cuda::adam_step(group.values.numel(), group.values.f32(), group.grads.f32(), moment(m_, gi).f32(),
-                    moment(v_, gi).f32(), lr_, config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
-                    decoupled_, step_);
-    return;
-  }
-#endif
-  const double t = double(step_);
-  const double bias_correction1 = 1.0 - std::pow(config_.beta1, t);
-  const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(config_.beta2, t));
-  const double step_size = lr_ / bias_correction1;
-  dispatch_float(group.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    T* p = group.values.data<T>();
-    const T* g = group.grads.data<T>();
-    T* m = moment(m_, gi).data<T>();
-    T* v = moment(v_, gi).data<T>();
-    const T b1 = T(config_.beta1), c1 = T(1.0 - config_.beta1), b2 = T(config_.beta2), c2 = T(1.0 - config_.beta2);
-    const T eps = T(config_.eps), bc2s = T(bias_correction2_sqrt), neg_step = T(-step_size);
-    const T l2 = decoupled_ ? T(0) : T(config_.weight_decay);
-    const T shrink = T(1.0 - lr_ * config_.weight_decay);  // AdamW: p *= 1 - lr wd
-    const bool decay = config_.weight_decay != 0.0;
-    const int64_t n = group.values.numel();
-    for (int64_t i = 0; i < n; ++i) {
-      if (decoupled_ && decay) p[i] = p[i] * shrink;
-      const T gi_ = (!decoupled_ && decay) ? g[i] + l2 * p[i] : g[i];
-      m[i] = b1 * m[i] + c1 * gi_;
-      v[i] = b2 * v[i] + (c2 * gi_) * gi_;
-      const T denom = std::sqrt(v[i]) / bc2s + eps;
-      p[i] = p[i] + (neg_step * m[i]) / denom;
-    }
-  });
+  kernels::AdamStep st;
+  st.lr = lr_, st.beta1 = config_.beta1, st.beta2 = config_.beta2, st.eps = config_.eps;
+  st.weight_decay = config_.weight_decay, st.decoupled = decoupled_, st.step = step_;
+  kernels::adam_step(st, group.values, group.grads, moment(m_, gi), moment(v_, gi));
 }
 
 }  // namespace sm

@@ -4,17 +4,10 @@
 #include <cmath>
 
 #include "layers/weights.h"
+#include "tensor/kernels/dispatch.h"
 #include "tensor/ops.h"
 
 namespace sm {
-
-namespace {
-#ifdef SPINEMARK_CUDA
-constexpr bool kCudaBuild = true;
-#else
-constexpr bool kCudaBuild = false;
-#endif
-}  // namespace
 
 Optimizer::Optimizer(ParameterBuffer& params, double lr) : params_(params), lr_(lr) {
   SM_CHECK(lr >= 0.0, "optimizer: learning rate must be >= 0, got " << lr);
@@ -34,13 +27,14 @@ void Optimizer::step() {
   ++step_;
   auto& groups = params_.groups();
   for (size_t i = 0; i < groups.size(); ++i) {
-    // CUDA groups use the fused kernels of cuda/optim.cu (float32); see each group_step.
-    const bool supported = groups[i].device == Device::CPU ||
-                           (groups[i].device == Device::CUDA && groups[i].dtype == DType::F32 && kCudaBuild);
-    SM_CHECK(supported, name() << " optimizer: " << dtype_name(groups[i].dtype) << " parameters on "
-                               << device_name(groups[i].device) << " are not supported (first parameter '"
-                               << groups[i].slots.front().name << "'"
-                               << (kCudaBuild ? "; CUDA parameters must be float32)" : "; this build has no CUDA)"));
+    // Each group_step is one fused kernel (tensor/kernels/optim.h); ask the kernel layer first so
+    // that the message names the parameter.
+    const std::string kernel = std::string(kernel_name()) + "_step";
+    SM_CHECK(kernels::supports(kernel, groups[i].device, groups[i].dtype),
+             name() << " optimizer: " << dtype_name(groups[i].dtype) << " parameters on "
+                    << device_name(groups[i].device) << " are not supported (first parameter '"
+                    << groups[i].slots.front().name << "'; CUDA kernels run float32"
+                    << (kernels::kCudaBuilt ? "" : ", and this build has no CUDA") << ")");
     group_step(groups[i], i);
   }
 }

@@ -20,6 +20,9 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   virtual const char* name() const = 0;  // "sgd", "adam", "adamw", "rmsprop": the state-name prefix
+  // The fused step of tensor/kernels/optim.h this optimizer runs: "sgd", "adam" (Adam and AdamW)
+  // or "rmsprop" (the kernel is "<kernel_name>_step").
+  virtual const char* kernel_name() const = 0;
 
   // One update with the current lr from the gradients in the flat buffer (gathered first, see
   // ParameterBuffer::grads_gather). CPU groups (F32/F64) or, in a CUDA build, float32 CUDA groups
@@ -71,6 +74,7 @@ class Sgd : public Optimizer {
  public:
   Sgd(ParameterBuffer& params, const SgdConfig& config);
   const char* name() const override { return "sgd"; }
+  const char* kernel_name() const override { return "sgd"; }
   const SgdConfig& config() const { return config_; }
 
  private:
@@ -93,6 +97,7 @@ class Adam : public Optimizer {
  public:
   Adam(ParameterBuffer& params, const AdamConfig& config, bool decoupled_weight_decay = false);
   const char* name() const override { return decoupled_ ? "adamw" : "adam"; }
+  const char* kernel_name() const override { return "adam"; }
   const AdamConfig& config() const { return config_; }
 
  private:
@@ -124,6 +129,7 @@ class Rmsprop : public Optimizer {
  public:
   Rmsprop(ParameterBuffer& params, const RmspropConfig& config);
   const char* name() const override { return "rmsprop"; }
+  const char* kernel_name() const override { return "rmsprop"; }
   const RmspropConfig& config() const { return config_; }
 
  private:

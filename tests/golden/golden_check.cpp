@@ -26,9 +26,6 @@
 #include "tensor/safetensors.h"
 #include "train/optimizer.h"
 
-#ifdef SPINEMARK_CUDA
-#include "cuda/backend.h"
-#endif
 
 using namespace sm;
 
@@ -147,18 +144,14 @@ int golden_run(const std::string& path, Device dev) {
 }
 
 // --device cuda: strict float32 and deterministic cuDNN; fails clearly without CUDA or a GPU.
-Device device_select(const std::string& name) {
-  if (name == "cpu") return Device::CPU;
-  SM_CHECK(name == "cuda", "--device must be cpu or cuda, got '" << name << "'");
-#ifdef SPINEMARK_CUDA
-  SM_CHECK(cuda_available(), "--device cuda: no usable GPU (" << cuda::device_describe() << ")");
-  cuda::strict_mode_set(true);
-  cuda::deterministic_mode_set(true);
-  std::printf("CUDA device: %s, strict float32, deterministic\n", cuda::device_describe().c_str());
-  return Device::CUDA;
-#else
-  SM_FAIL("--device cuda: this golden_check was built without CUDA (configure with -DSPINEMARK_CUDA=ON)");
-#endif
+Device golden_device(const std::string& name) {
+  const Device dev = sm::device_select(name, "golden_check");
+  if (dev == Device::CUDA) {
+    device_backend().strict_mode_set(true);
+    device_backend().deterministic_mode_set(true);
+    std::printf("CUDA device: %s, strict float32, deterministic\n", device_backend().describe().c_str());
+  }
+  return dev;
 }
 
 }  // namespace
@@ -172,7 +165,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return golden_run(argv[1], device_select(with_device ? argv[3] : "cpu"));
+    return golden_run(argv[1], golden_device(with_device ? argv[3] : "cpu"));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "golden_check: error: %s\n", e.what());
     return 1;

@@ -1,0 +1,43 @@
+// The execution context of the CPU kernels: what used to be process-wide globals (the conv
+// threading strategy, the multiply-accumulate counter) lives in one object that a caller scopes
+// explicitly. exec_context() is the innermost ExecScope of the calling thread, or the process's
+// default context when none is open; a benchmark opens a scope with its own context, runs, and
+// reads that context's counters without seeing anybody else's work.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+namespace sm {
+
+// How a convolution uses the threads: split the batch over OpenMP threads, or one image at a
+// time with the threads inside the GEMM. Auto picks per call (see cpu/conv2d.cpp).
+enum class ConvThreading : int { Auto = 0, BatchSplit = 1, GemmThreads = 2 };
+
+struct KernelCounters {
+  std::atomic<int64_t> conv2d_forward_macs{0};  // N·Cout·Ho·Wo·Cin·kh·kw per conv2d forward
+};
+
+struct ExecContext {
+  int threads = 0;  // OpenMP threads for the kernels; 0 = OpenMP's current default
+  ConvThreading conv_threading = ConvThreading::Auto;
+  KernelCounters counters;
+  // The thread count a kernel should use now: `threads`, or omp_get_max_threads() when 0.
+  int threads_or_default() const;
+};
+
+// The calling thread's current context (never null).
+ExecContext& exec_context();
+
+// Makes `ctx` the calling thread's context until the scope ends (scopes nest).
+class ExecScope {
+ public:
+  explicit ExecScope(ExecContext& ctx);
+  ~ExecScope();
+  ExecScope(const ExecScope&) = delete;
+  ExecScope& operator=(const ExecScope&) = delete;
+
+ private:
+  ExecContext* previous_;
+};
+
+}  // namespace sm

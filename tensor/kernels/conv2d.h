@@ -1,0 +1,29 @@
+// 2-D convolution kernels (cross-correlation, groups = 1, as torch.nn.Conv2d): the contract.
+// CPU (cpu/conv2d.cpp): im2col + Eigen GEMM, float32 and float64; CUDA (cuda/conv2d.cpp):
+// cuDNN, float32. The layer (layers/conv2d.cpp) checks the user's shapes and builds the graph.
+#pragma once
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace sm::kernels {
+
+struct Conv2dGeometry {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // x (N, C, H, W)
+  int64_t k = 0, kh = 1, kw = 1;       // weight (K, C, kh, kw)
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  // Output size along one axis: floor((in + 2p − d(k−1) − 1)/s) + 1.
+  int64_t out_h() const { return (h + 2 * pad_h - dil_h * (kh - 1) - 1) / stride_h + 1; }
+  int64_t out_w() const { return (w + 2 * pad_w - dil_w * (kw - 1) - 1) / stride_w + 1; }
+  int64_t macs() const { return n * k * out_h() * out_w() * c * kh * kw; }  // multiply-adds of a forward
+};
+
+// y (N, K, Ho, Wo) = conv(x, weight) + bias. bias (K) may be undefined (no bias). Assigns y.
+// Counts g.macs() into exec_context().counters.conv2d_forward_macs.
+void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y);
+// With dy = ∂L/∂y (N, K, Ho, Wo): dx (N, C, H, W) += ∂L/∂x, dweight (K, C, kh, kw) += ∂L/∂w,
+// dbias (K) += Σ dy. Each output may be null (not needed). Adds.
+void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor* dx,
+                     Tensor* dweight, Tensor* dbias);
+
+}  // namespace sm::kernels

@@ -1,0 +1,277 @@
+// CPU convolution kernels (contract: tensor/kernels/conv2d.h): im2col + Eigen GEMM per image,
+// forward and backward side by side; 1x1 stride-1 unpadded convs skip im2col. Per image n:
+//   col_n = im2col(x_n)                       (K, P)     K = Cin*kh*kw, P = Ho*Wo
+//   y_n   = W · col_n (+ b)                   (Cout, P)  W viewed as (Cout, K)
+// Backward, with g_n = dL/dy_n (Cout, P):
+//   dW   += Σ_n g_n · col_nᵀ                  (Cout, K)
+//   dx_n += col2im(Wᵀ · g_n)                  (Cin, H, W)  (col2im adds each column entry back
+//                                                          to the pixel it was copied from)
+//   db   += Σ_n Σ_p g_n[:, p]                 (Cout)
+// col_n is recomputed in backward from x (kept alive by the graph anyway) instead of being
+// stored: the graph holds no im2col buffers, only per-thread scratch while a kernel runs.
+// Threads (exec_context()): with N >= threads, images are split over OpenMP threads (each with
+// its own scratch and its own dW partial, summed in thread order: deterministic for a fixed
+// thread count); otherwise images run one after another and Eigen's GEMM and im2col use the
+// threads.
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "tensor/kernels/context.h"
+#include "tensor/kernels/cpu/cpu_kernels.h"
+
+namespace sm::cpu {
+
+namespace {
+
+// The geometry in the names of the formulas above (Cin, Cout, Ho, Wo).
+struct Geom {
+  int64_t n, cin, h, w;      // input  (N, Cin, H, W)
+  int64_t cout, kh, kw;      // weight (Cout, Cin, kh, kw)
+  int64_t ho, wo;            // output (N, Cout, Ho, Wo)
+  int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+  ConvThreading threading;
+  int threads;
+  int64_t k() const { return cin * kh * kw; }
+  int64_t pix() const { return ho * wo; }
+  bool direct() const {  // 1x1, stride 1, no padding: col_n is x_n itself
+    return kh == 1 && kw == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+Geom geom_make(const kernels::Conv2dGeometry& g) {
+  const ExecContext& ctx = exec_context();
+  return {g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.out_h(), g.out_w(), g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+          g.dil_h, g.dil_w, ctx.conv_threading, ctx.threads_or_default()};
+}
+
+template <class T> using MatR = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T> using MapR = Eigen::Map<MatR<T>>;
+template <class T> using MapRC = Eigen::Map<const MatR<T>>;
+
+
+// Output columns ow whose input column iw = ow*s + off lies in [0, W): [lo, hi).
+inline void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  hi = off > W - 1 ? 0 : std::min<int64_t>(Wo, (W - 1 - off) / s + 1);
+  if (hi < lo) hi = lo;
+}
+
+// col (K, Pt) <- x (Cin, H, W) for the output rows [oh0, oh1), Pt = (oh1 - oh0)*Wo; zeros
+// where the kernel reads padding.
+template <class T> void im2col(const Geom& g, const T* x, T* col, int64_t oh0, int64_t oh1) {
+  const int64_t rows = g.k(), P = (oh1 - oh0) * g.wo;
+#pragma omp parallel for num_threads(g.threads) schedule(static) if (!omp_in_parallel() && rows * P > (1 << 16))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r / (g.kh * g.kw), ki = (r / g.kw) % g.kh, kj = r % g.kw;
+    T* row = col + r * P;  // (Ho, Wo)
+    const int64_t off_w = kj * g.dilation_w - g.pad_w;
+    int64_t lo, hi;
+    valid_range(off_w, g.stride_w, g.w, g.wo, lo, hi);
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      T* out = row + (oh - oh0) * g.wo;  // (Wo)
+      const int64_t ih = oh * g.stride_h - g.pad_h + ki * g.dilation_h;
+      if (ih < 0 || ih >= g.h) {
+        for (int64_t ow = 0; ow < g.wo; ++ow) out[ow] = T(0);
+        continue;
+      }
+      const T* in = x + (c * g.h + ih) * g.w + off_w;  // in[ow*s] is x[c, ih, ow*s + off_w]
+      for (int64_t ow = 0; ow < lo; ++ow) out[ow] = T(0);
+      if (g.stride_w == 1) {
+        for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow];
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * g.stride_w];
+      }
+      for (int64_t ow = hi; ow < g.wo; ++ow) out[ow] = T(0);
+    }
+  }
+}
+
+// dx (Cin, H, W) += col2im(dcol (K, Pt)) for the output rows [oh0, oh1): the adjoint of
+// im2col. Parallel over input channels (each owns its planes of dx): no two threads add into
+// the same pixel.
+template <class T> void col2im_add(const Geom& g, const T* dcol, T* dx, int64_t oh0, int64_t oh1) {
+  const int64_t P = (oh1 - oh0) * g.wo, kk = g.kh * g.kw;
+#pragma omp parallel for num_threads(g.threads) schedule(static) if (!omp_in_parallel() && g.k() * P > (1 << 16))
+  for (int64_t c = 0; c < g.cin; ++c) {
+    for (int64_t q = 0; q < kk; ++q) {
+      const int64_t ki = q / g.kw, kj = q % g.kw;
+      const T* row = dcol + (c * kk + q) * P;  // (Ho, Wo)
+      const int64_t off_w = kj * g.dilation_w - g.pad_w;
+      int64_t lo, hi;
+      valid_range(off_w, g.stride_w, g.w, g.wo, lo, hi);
+      for (int64_t oh = oh0; oh < oh1; ++oh) {
+        const int64_t ih = oh * g.stride_h - g.pad_h + ki * g.dilation_h;
+        if (ih < 0 || ih >= g.h) continue;
+        const T* src = row + (oh - oh0) * g.wo;
+        T* dst = dx + (c * g.h + ih) * g.w + off_w;
+        if (g.stride_w == 1) {
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride_w] += src[ow];
+        }
+      }
+    }
+  }
+}
+
+// Output rows per im2col tile: the (K, rows*Wo) scratch stays near 512 KiB, inside L2, so the
+// GEMM reads what im2col just wrote from cache (and col2im likewise).
+int64_t tile_rows(const Geom& g, size_t elem) {
+  if (g.direct()) return g.ho;
+  // ... but at least 256 columns: narrower tiles starve the GEMM (measured on 512x16x16).
+  const int64_t budget = int64_t(512 * 1024 / elem);
+  const int64_t rows = std::max(budget / std::max<int64_t>(1, g.k() * g.wo), (256 + g.wo - 1) / g.wo);
+  return std::max<int64_t>(1, std::min<int64_t>(g.ho, rows));
+}
+
+bool batch_parallel(const Geom& g) {
+  if (g.threading == ConvThreading::GemmThreads) return false;
+  const int64_t n = g.n, t = g.threads;
+  if (g.threading == ConvThreading::BatchSplit) return t > 1;
+  // Whole images per thread when the split is even or the batch is large; measured on 2 cores,
+  // splitting the batch beats Eigen's threaded GEMM (no barriers inside the GEMM; and it degrades
+  // far less when the cores are shared with other work).
+  return t > 1 && n >= t && (n % t == 0 || n >= 4 * t);
+}
+
+template <class T> void conv_forward(const Geom& g, const T* x, const T* w, const T* b, T* y) {
+  const int64_t K = g.k(), P = g.pix(), rows = tile_rows(g, sizeof(T));
+  MapRC<T> wm(w, g.cout, K);  // (Cout, K)
+  auto one_image = [&](int64_t n, std::vector<T>& col) {
+    const T* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W)
+    MapR<T> yn(y + n * g.cout * P, g.cout, P);  // (Cout, P)
+    if (g.direct()) {
+      yn.noalias() = wm * MapRC<T>(xn, K, P);
+    } else {
+      for (int64_t oh0 = 0; oh0 < g.ho; oh0 += rows) {
+        const int64_t oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
+        im2col(g, xn, col.data(), oh0, oh1);                               // (K, pt)
+        yn.middleCols(p0, pt).noalias() = wm * MapRC<T>(col.data(), K, pt);  // (Cout, pt)
+      }
+    }
+    if (b)
+      for (int64_t co = 0; co < g.cout; ++co) yn.row(co).array() += b[co];
+  };
+  const size_t scratch = g.direct() ? 0 : size_t(K * rows * g.wo);
+  if (batch_parallel(g)) {
+#pragma omp parallel num_threads(g.threads)
+    {
+      std::vector<T> col(scratch);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < g.n; ++n) one_image(n, col);
+    }
+  } else if (const int64_t tiles = (g.ho + rows - 1) / rows; !g.direct() && tiles >= 2 * g.threads) {
+    // Few images (batch-1 inference) but many row tiles: split the tiles over the threads, each
+    // with its own im2col scratch; every output column is written by exactly one thread.
+    for (int64_t n = 0; n < g.n; ++n) {
+      const T* xn = x + n * g.cin * g.h * g.w;     // (Cin, H, W)
+      MapR<T> yn(y + n * g.cout * P, g.cout, P);  // (Cout, P)
+#pragma omp parallel num_threads(g.threads)
+      {
+        std::vector<T> col(scratch);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int64_t oh0 = t * rows, oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
+          im2col(g, xn, col.data(), oh0, oh1);                               // (K, pt)
+          yn.middleCols(p0, pt).noalias() = wm * MapRC<T>(col.data(), K, pt);  // (Cout, pt)
+        }
+      }
+      if (b)
+        for (int64_t co = 0; co < g.cout; ++co) yn.row(co).array() += b[co];
+    }
+  } else {
+    std::vector<T> col(scratch);
+    for (int64_t n = 0; n < g.n; ++n) one_image(n, col);
+  }
+}
+
+// gy (N, Cout, P); dw (Cout, K) or null; dx (N, Cin, H, W) or null; db (Cout) or null.
+template <class T> void conv_backward(const Geom& g, const T* x, const T* w, const T* gy, T* dw, T* dx, T* db) {
+  const int64_t K = g.k(), P = g.pix();
+  MapRC<T> wm(w, g.cout, K);  // (Cout, K)
+  const int64_t rows = tile_rows(g, sizeof(T));
+  auto one_image = [&](int64_t n, std::vector<T>& col, std::vector<T>& dcol, MatR<T>* dw_acc) {
+    const T* xn = x + n * g.cin * g.h * g.w;         // (Cin, H, W)
+    MapRC<T> gn(gy + n * g.cout * P, g.cout, P);     // (Cout, P)
+    T* dxn = dx ? dx + n * g.cin * g.h * g.w : nullptr;  // (Cin, H, W)
+    if (g.direct()) {
+      if (dw_acc) dw_acc->noalias() += gn * MapRC<T>(xn, K, P).transpose();  // (Cout, K)
+      if (dxn) MapR<T>(dxn, K, P).noalias() += wm.transpose() * gn;         // (Cin, H*W)
+      return;
+    }
+    for (int64_t oh0 = 0; oh0 < g.ho; oh0 += rows) {
+      const int64_t oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
+      if (dw_acc) {
+        im2col(g, xn, col.data(), oh0, oh1);                                                 // (K, pt)
+        dw_acc->noalias() += gn.middleCols(p0, pt) * MapRC<T>(col.data(), K, pt).transpose();  // (Cout, K)
+      }
+      if (dxn) {
+        MapR<T>(dcol.data(), K, pt).noalias() = wm.transpose() * gn.middleCols(p0, pt);  // (K, pt)
+        col2im_add(g, dcol.data(), dxn, oh0, oh1);
+      }
+    }
+  };
+  const size_t scratch = g.direct() ? 0 : size_t(K * rows * g.wo);
+  if (batch_parallel(g)) {
+    const int nt = g.threads;
+    std::vector<MatR<T>> partial(dw ? nt : 0);
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num();
+      std::vector<T> col(dw ? scratch : 0), dcol(dx ? scratch : 0);
+      MatR<T>* acc = nullptr;
+      if (dw) {
+        partial[t] = MatR<T>::Zero(g.cout, K);
+        acc = &partial[t];
+      }
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < g.n; ++n) one_image(n, col, dcol, acc);
+    }
+    if (dw) {
+      MapR<T> dwm(dw, g.cout, K);
+      for (int t = 0; t < nt; ++t) dwm += partial[t];  // fixed order: deterministic
+    }
+  } else {
+    std::vector<T> col(dw ? scratch : 0), dcol(dx ? scratch : 0);
+    MapR<T> dwm(dw ? dw : nullptr, dw ? g.cout : 0, dw ? K : 0);
+    MatR<T> acc;
+    if (dw) acc = MatR<T>::Zero(g.cout, K);
+    for (int64_t n = 0; n < g.n; ++n) one_image(n, col, dcol, dw ? &acc : nullptr);
+    if (dw) dwm += acc;
+  }
+  if (db) {
+    // db[c] += Σ_n Σ_p gy[n, c, p], summed in a fixed order per channel.
+#pragma omp parallel for num_threads(g.threads) schedule(static) if (g.cout * g.n * P > (1 << 16))
+    for (int64_t co = 0; co < g.cout; ++co) {
+      T s = 0;
+      for (int64_t n = 0; n < g.n; ++n) s += MapRC<T>(gy + (n * g.cout + co) * P, 1, P).sum();
+      db[co] += s;
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const kernels::Conv2dGeometry& geometry, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    Tensor& y) {
+  const Geom g = geom_make(geometry);
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    conv_forward<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
+  });
+}
+
+void conv2d_backward(const kernels::Conv2dGeometry& geometry, const Tensor& x, const Tensor& weight, const Tensor& dy,
+                     Tensor* dx, Tensor* dweight, Tensor* dbias) {
+  const Geom g = geom_make(geometry);
+  dispatch_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    conv_backward<T>(g, x.data<T>(), weight.data<T>(), dy.data<T>(), dweight ? dweight->data<T>() : nullptr,
+                     dx ? dx->data<T>() : nullptr, dbias ? dbias->data<T>() : nullptr);
+  });
+}
+
+}  // namespace sm::cpu
