@@ -179,31 +179,39 @@ fi
 
 # ---- build (only what this script runs) ---------------------------------------------------------
 t=$(date +%s)
-timeout "$(tmo 330)" cmake --build "$build" -j"$jobs" --target test_cuda golden_check spinemark >"$logs/build.log" 2>&1
+timeout "$(tmo 330)" cmake --build "$build" -j"$jobs" --target test_cuda test_ops op_bench golden_check spinemark >"$logs/build.log" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
   grep -E "error|Error" "$logs/build.log" | head -20
   row build FAIL "$(elapsed "$t")" "rc $rc, see build.log"
   exit 1
 fi
-row build ok "$(elapsed "$t")" "-j$jobs: test_cuda golden_check spinemark"
+row build ok "$(elapsed "$t")" "-j$jobs: test_cuda test_ops op_bench golden_check spinemark"
 
 # ---- GPU tests ----------------------------------------------------------------------------------
 status=0
-t=$(date +%s)
-timeout "$(tmo 240)" "$build/bin/test_cuda" >"$logs/test_cuda.log" 2>&1
-rc=$?
-counts=$(grep -E "^\[doctest\] (test cases|assertions)" "$logs/test_cuda.log" | sed 's/\[doctest\] //' | tr -s ' ' | paste -sd ';' -)
-if grep -q "SKIPPED" "$logs/test_cuda.log"; then
-  row test_cuda SKIPPED "$(elapsed "$t")" "no usable GPU: $(grep -m1 -o 'SKIPPED: [^;]*' "$logs/test_cuda.log")"
-  status=1
-elif [ $rc -eq 0 ]; then
-  row test_cuda ok "$(elapsed "$t")" "$counts"
-else
-  grep -E "ERROR|error|normalised error" "$logs/test_cuda.log" | head -30
-  row test_cuda FAIL "$(elapsed "$t")" "rc $rc; $counts"
-  status=1
-fi
+# gpu_test NAME: one doctest program (log NAME.log): test_cuda (device, allocator, determinism,
+# TF32 conv, one full training step vs the CPU) and test_ops (the op table: float64 gradient
+# checks and CPU-vs-GPU parity of every kernel in strict and TF32 modes).
+gpu_test() {
+  local t rc counts
+  t=$(date +%s)
+  timeout "$(tmo 240)" "$build/bin/$1" >"$logs/$1.log" 2>&1
+  rc=$?
+  counts=$(grep -E "^\[doctest\] (test cases|assertions)" "$logs/$1.log" | sed 's/\[doctest\] //' | tr -s ' ' | paste -sd ';' -)
+  if grep -q "SKIPPED: no" "$logs/$1.log" && [ "$1" = test_cuda ]; then
+    row "$1" SKIPPED "$(elapsed "$t")" "no usable GPU: $(grep -m1 -o 'SKIPPED: [^;]*' "$logs/$1.log")"
+    status=1
+  elif [ $rc -eq 0 ]; then
+    row "$1" ok "$(elapsed "$t")" "$counts"
+  else
+    grep -E "ERROR|error|normalised error" "$logs/$1.log" | head -30
+    row "$1" FAIL "$(elapsed "$t")" "rc $rc; $counts"
+    status=1
+  fi
+}
+gpu_test test_cuda
+gpu_test test_ops
 grep -E "MESSAGE: (training step|CUDA device)" "$logs/test_cuda.log" | sed 's/^.*MESSAGE: /  test_cuda: /'
 
 # golden_check FIXTURE DEVICE LABEL: one comparison against a PyTorch fixture (log golden_LABEL.log).
