@@ -23,6 +23,7 @@
 #include "tensor/kernels/context.h"
 #include "tensor/rng.h"
 #include "train/optimizer.h"
+#include "train/run/pipeline_bench.h"
 
 namespace {
 
@@ -235,13 +236,20 @@ void bench_run(const BenchArgs& a) {
   for (const Case& cs : kCases)
     if (a.model == "all" || a.model == cs.name) bench_model(cs, a, dev);
   if (a.model == "all" || a.model == "convs") bench_convs(a, dev);
+  if (a.model == "pipeline") {  // not part of "all": the peer has no pipeline to compare with
+    PipelineBenchConfig pc;
+    pc.device = dev, pc.reps = a.infer_reps, pc.warmup = a.warmup;
+    for (const nlohmann::json& rec : pipeline_bench(pc)) emit(rec);
+  }
 }
 
 void bench_setup(CLI::App& root) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* sub = root.add_subcommand("bench", "Run the peer benchmark's cases (JSON lines with peer_torch.py's keys)");
-  sub->add_option("--model", a->model, "all, convs, coarse, refine or detect")
-      ->check(CLI::IsMember({"all", "convs", "coarse", "refine", "detect"}))
+  sub->add_option("--model", a->model,
+                  "all, convs, coarse, refine, detect, or pipeline (the 2-step inference per image on a "
+                  "2000x1000 16-bit film, small preset, with a time per stage; --infer-reps timed runs)")
+      ->check(CLI::IsMember({"all", "convs", "coarse", "refine", "detect", "pipeline"}))
       ->capture_default_str();
   sub->add_option("--device", a->device, "cpu, or cuda (needs a CUDA build and a GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))

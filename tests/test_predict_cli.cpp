@@ -203,3 +203,26 @@ TEST_CASE("bench: repetition counts of 0 or below are refused at parse time, nam
     CHECK(r.err.find(std::string(args).substr(0, std::string(args).find(' '))) != std::string::npos);
   }
 }
+
+TEST_CASE("bench --model pipeline: a smoke run prints one record per inference mode with a time per stage") {
+  test::TempDir dir("bench_pipeline");
+  const std::string out_file = dir.file("stdout.txt");
+  const int status = std::system((std::string(SPINEMARK_BINARY_DIR) +
+                                  "/spinemark bench --model pipeline --infer-reps 1 --warmup 0 --threads 1 >" + out_file)
+                                     .c_str());
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  std::istringstream lines(file_read_all(out_file));
+  std::string line;
+  std::set<std::string> modes;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] != '{') continue;
+    const nlohmann::json j = nlohmann::json::parse(line);
+    CHECK(j.at("bench") == "pipeline");
+    modes.insert(j.at("model").get<std::string>());
+    CHECK(j.at("median_s").get<double>() > 0);
+    for (const char* stage : {"detect", "coarse", "refine", "total"}) CHECK(j.at("stages_median_ms").contains(stage));
+    CHECK(j.at("film") == nlohmann::json::array({2000, 1000}));
+  }
+  CHECK(modes == std::set<std::string>{"pipeline", "pipeline_1pass"});
+}
