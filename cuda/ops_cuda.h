@@ -115,7 +115,7 @@ void resize_bilinear_forward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t
 void resize_bilinear_backward(int64_t n, int64_t c, int64_t h, int64_t w, int64_t out_h, int64_t out_w,
                               const float* dy, float* dx, Stream s = nullptr);
 
-// ---- DSNT head and losses, always float32 (cuda/dsnt.cu; method.md §4) -------------------------
+// ---- DSNT head (cuda/dsnt.cu) and losses (cuda/losses.cu), always float32 (method.md §4) -------
 // `channels` = N·C heatmaps of h × w cells each.
 // P = softmax over each channel's h·w cells (max subtracted). z, p, dp, dz: (N, C, H, W).
 void flat_softmax_forward(int64_t channels, int64_t h, int64_t w, const float* z, float* p, Stream s = nullptr);
