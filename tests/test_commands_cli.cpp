@@ -1,0 +1,154 @@
+// The commands' reliability on the command line (issue 11 items 2, 6-11): numeric options refused
+// at parse time, a file-size limit that fails a write instead of killing the process, output
+// folders created with their parents or refused with the real reason, the AASCE import that
+// reports each bad row and leaves a complete or marked folder, `angles` that goes on past a bad
+// annotation, and golden_check on fixtures with absurd network configs. Runs the programs built
+// next to this test.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tensor/file_io.h"
+#include "tensor/safetensors.h"
+#include "test_support.h"
+#include "train/image_io.h"
+
+using namespace sm;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int rc = -1;      // exit status; -1 when killed by a signal
+  int signal = 0;   // the signal that ended it, if any
+  std::string out, err;
+};
+
+std::vector<std::string> words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> w;
+  for (std::string s; in >> s;) w.push_back(s);
+  return w;
+}
+
+// Runs bin/<program> with `args` (split at spaces) in a child process; stdout and stderr are
+// captured. fsize_limit > 0 sets RLIMIT_FSIZE (bytes) in the child, with SIGXFSZ at its default
+// action, so that only the program itself can choose to ignore it. as_limit > 0 caps the address
+// space (bytes).
+Run program_run(const test::TempDir& dir, const std::string& program, const std::string& args, long fsize_limit = 0,
+                long as_limit = 0) {
+  const std::string out_file = dir.file("stdout.txt"), err_file = dir.file("stderr.txt");
+  const std::string exe = std::string(SPINEMARK_BINARY_DIR) + "/" + program;
+  std::vector<std::string> argv_s{exe};
+  for (auto& w : words(args)) argv_s.push_back(w);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fo = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int fe = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fo, 1), ::dup2(fe, 2);
+    ::signal(SIGXFSZ, SIG_DFL);
+    if (fsize_limit > 0) {
+      const rlimit lim{rlim_t(fsize_limit), rlim_t(fsize_limit)};
+      ::setrlimit(RLIMIT_FSIZE, &lim);
+    }
+    if (as_limit > 0) {
+      const rlimit lim{rlim_t(as_limit), rlim_t(as_limit)};
+      ::setrlimit(RLIMIT_AS, &lim);
+    }
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Run r;
+  if (WIFEXITED(status)) r.rc = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  r.out = file_read_all(out_file);
+  r.err = file_read_all(err_file);
+  return r;
+}
+
+Run spinemark(const test::TempDir& dir, const std::string& args, long fsize_limit = 0) {
+  return program_run(dir, "spinemark", args, fsize_limit);
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Files under `dir` whose name holds ".tmp." (left behind by an interrupted atomic write).
+int temporaries_in(const fs::path& dir) {
+  int n = 0;
+  if (!fs::exists(dir)) return 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) n += contains(e.path().filename().string(), ".tmp.");
+  return n;
+}
+
+// A small AASCE folder: images/<name> for every distinct name (40 x 120 PNGs) and one CSV row per
+// name; a straight spine of 17 boxes, except rows listed in `degenerate` (every point the same).
+void aasce_write(const fs::path& src, const std::vector<std::string>& names, const std::set<size_t>& degenerate = {},
+                 const std::string& bom = "") {
+  fs::create_directories(src / "images");
+  std::string filenames = bom, landmarks, angles;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!fs::exists(src / "images" / names[i])) {
+      Image im(40, 120);
+      for (int y = 0; y < 120; ++y)
+        for (int x = 0; x < 40; ++x) im.at(x, y) = float((x * 7 + y * 3 + int(i)) % 200);
+      image_write_png((src / "images" / names[i]).string(), im);
+    }
+    filenames += names[i] + "\n";
+    std::string xs, ys;
+    for (int v = 0; v < 17; ++v)
+      for (int k = 0; k < 4; ++k) {  // top-left, top-right, bottom-left, bottom-right
+        const bool flat = degenerate.count(i) > 0;
+        const double x = flat ? 0.5 : (k % 2 ? 0.6 : 0.4), y = flat ? 0.5 : 0.05 + 0.05 * v + (k < 2 ? 0 : 0.03);
+        xs += (xs.empty() ? "" : ",") + std::to_string(x);
+        ys += "," + std::to_string(y);
+      }
+    landmarks += xs + ys + "\n";
+    angles += "0,0,0\n";
+  }
+  std::ofstream(src / "filenames.csv") << filenames;
+  std::ofstream(src / "landmarks.csv") << landmarks;
+  std::ofstream(src / "angles.csv") << angles;
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> n;
+  for (const auto& e : fs::directory_iterator(dir)) n.push_back(e.path().filename().string());
+  std::sort(n.begin(), n.end());
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("golden_check: a fixture with no widths or absurd widths is refused with a message before building") {
+  test::TempDir dir("cli_golden");
+  for (const char* bad : {R"("widths": [], "blocks": [])", R"("widths": [100000000, 16, 16, 24], "blocks": [1, 1, 1, 1])"}) {
+    CAPTURE(bad);
+    const std::string config = std::string("{") + bad +
+                               R"(, "in_channels": 1, "output_stride": 8, "landmarks": 2, "sigma": 1.0,
+                                   "lambda": 1.0, "lr": 0.001, "adam_steps": 1})";
+    const std::string fixture = dir.file("fixture.safetensors");
+    safetensors_write(fixture, {}, {{"config", config}, {"seed", "1"}, {"torch", "none"}});
+    // Under a 4 GiB address-space limit, so that an unchecked build fails fast instead of
+    // taking the machine's memory.
+    const Run r = program_run(dir, "golden_check", fixture, 0, 4L << 30);
+    INFO("stderr: " << r.err);
+    CHECK(r.signal == 0);
+    CHECK(r.rc == 1);
+    CHECK(contains(r.err, "width"));
+  }
+}
