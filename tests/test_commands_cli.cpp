@@ -134,6 +134,17 @@ std::vector<std::string> names_in(const fs::path& dir) {
 
 }  // namespace
 
+TEST_CASE("a file-size limit fails the write with a message and leaves no temporary file (SIGXFSZ ignored)") {
+  test::TempDir dir("cli_fsize");
+  const std::string out = dir.file("films");
+  const Run r = spinemark(dir, "synth --count 2 --size 512 --out " + out, 20 * 1024);  // ulimit -f 20
+  INFO("stderr: " << r.err);
+  CHECK(r.signal == 0);
+  CHECK(r.rc == 1);
+  CHECK(contains(r.err, "File too large"));
+  CHECK(temporaries_in(out) == 0);
+}
+
 TEST_CASE("golden_check: a fixture with no widths or absurd widths is refused with a message before building") {
   test::TempDir dir("cli_golden");
   for (const char* bad : {R"("widths": [], "blocks": [])", R"("widths": [100000000, 16, 16, 24], "blocks": [1, 1, 1, 1])"}) {
