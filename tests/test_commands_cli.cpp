@@ -134,6 +134,41 @@ std::vector<std::string> names_in(const fs::path& dir) {
 
 }  // namespace
 
+TEST_CASE("numeric options are range-checked at parse time, naming the option, before any output") {
+  test::TempDir dir("cli_ranges");
+  const std::string out = dir.file("o");
+  const std::string cases[] = {
+      "synth --out " + out + " --seed -1",
+      "synth --out " + out + " --seed 18446744073709551616",
+      "synth --out " + out + " --seed 1e3",
+      "synth --out " + out + " --first -1",
+      "synth --out " + out + " --count -1",
+      "dsnt-demo --out " + out + " --threads -1",
+      "dsnt-demo --out " + out + " --threads 1000",
+      "dsnt-demo --out " + out + " --seed -1",
+      "dsnt-demo --out " + out + " --steps 0",
+      "dsnt-demo --out " + out + " --size 0",
+      "eval --model " + dir.path().string() + " --data " + dir.path().string() + " --out " + out + " --threads 1000",
+      "eval --model " + dir.path().string() + " --data " + dir.path().string() + " --out " + out + " --threads -1",
+      "train --out " + out + " --threads 1000",
+      "demo --out " + out + " --seed -1",
+      "demo --out " + out + " --threads 1000",
+      "predict --model m --image x.png --out " + out + " --threads 0",
+  };
+  for (const auto& args : cases) {
+    CAPTURE(args);
+    const Run r = spinemark(dir, args);
+    CHECK(r.rc > 0);  // a clean error exit, not a run and not a crash
+    const auto w = words(args);
+    CHECK(contains(r.err, w[w.size() - 2]));  // the option's name
+    CHECK(!fs::exists(out));
+  }
+  // The ends of the ranges are accepted.
+  const Run r = spinemark(dir, "synth --count 0 --seed 18446744073709551615 --first 1000000000 --out " + out);
+  INFO(r.err);
+  CHECK(r.rc == 0);
+}
+
 TEST_CASE("a file-size limit fails the write with a message and leaves no temporary file (SIGXFSZ ignored)") {
   test::TempDir dir("cli_fsize");
   const std::string out = dir.file("films");
