@@ -180,6 +180,29 @@ TEST_CASE("a file-size limit fails the write with a message and leaves no tempor
   CHECK(temporaries_in(out) == 0);
 }
 
+TEST_CASE("output folders: parents created, or the real reason named at once") {
+  test::TempDir dir("cli_out");
+  // dsnt-demo made only the last component and ignored a failure: the first snapshot then
+  // failed after training, on a temporary file.
+  Run r = spinemark(dir, "dsnt-demo --steps 1 --size 16 --width 4 --batch 2 --test-images 2 --threads 1 --out " +
+                             dir.file("a/b/c"));
+  INFO("stderr: " << r.err);
+  CHECK(r.rc == 0);
+  CHECK(fs::exists(dir.file("a/b/c/step_00001.png")));
+  std::ofstream(dir.file("plain")) << "a file where a folder should go";
+  r = spinemark(dir, "dsnt-demo --steps 1 --size 16 --width 4 --out " + dir.file("plain/x"));
+  CHECK(r.rc == 1);
+  CHECK(contains(r.err, dir.file("plain/x") + ": cannot create the snapshot folder"));
+  CHECK(!contains(r.err, ".tmp."));
+  r = spinemark(dir, "synth --count 1 --size 64 --out " + dir.file("plain/y"));
+  CHECK(r.rc == 1);
+  CHECK(contains(r.err, dir.file("plain/y") + ": cannot create the output folder"));
+  // A missing schema file is a missing file, not an unknown schema.
+  r = spinemark(dir, "angles --data " + dir.path().string() + " --schema-file " + dir.file("missing.json"));
+  CHECK(r.rc == 1);
+  CHECK(contains(r.err, dir.file("missing.json") + ": the schema file does not exist"));
+}
+
 TEST_CASE("golden_check: a fixture with no widths or absurd widths is refused with a message before building") {
   test::TempDir dir("cli_golden");
   for (const char* bad : {R"("widths": [], "blocks": [])", R"("widths": [100000000, 16, 16, 24], "blocks": [1, 1, 1, 1])"}) {
