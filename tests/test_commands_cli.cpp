@@ -203,6 +203,31 @@ TEST_CASE("output folders: parents created, or the real reason named at once") {
   CHECK(contains(r.err, dir.file("missing.json") + ": the schema file does not exist"));
 }
 
+TEST_CASE("angles: a bad annotation is reported by name and skipped, coincident corners give null with a flag") {
+  test::TempDir dir("cli_angles");
+  const std::string data = dir.file("data");
+  REQUIRE(spinemark(dir, "synth --count 2 --size 64 --out " + data).rc == 0);
+  nlohmann::json j = nlohmann::json::parse(file_read_all(data + "/synth_000001.json"));
+  j["landmarks"]["L1.sup_ant"] = j["landmarks"]["L1.sup_post"];  // L1's superior endplate is one point
+  j["image"] = "synth_000001.png";
+  file_write_atomic(data + "/synth_000001.json", j.dump());
+  file_write_atomic(data + "/synth_000000x.json", "{\"image\": ");  // sorts between the two
+  const Run r = spinemark(dir, "angles --data " + data);
+  INFO("stderr: " << r.err);
+  CHECK(r.rc == 1);
+  CHECK(contains(r.err, data + "/synth_000000x.json"));
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0]["angles"]["L1_L5_lordosis"].is_number());
+  CHECK(!lines[0].contains("flags"));
+  CHECK(lines[1]["angles"]["L1_L5_lordosis"].is_null());
+  CHECK(lines[1]["angles"]["L1_S1_lordosis"].is_null());
+  CHECK(lines[1]["angles"]["sacral_slope"].is_number());
+  CHECK(lines[1]["flags"] == nlohmann::json({"angle_not_computable:L1_L5_lordosis", "angle_not_computable:L1_S1_lordosis"}));
+}
+
 TEST_CASE("golden_check: a fixture with no widths or absurd widths is refused with a message before building") {
   test::TempDir dir("cli_golden");
   for (const char* bad : {R"("widths": [], "blocks": [])", R"("widths": [100000000, 16, 16, 24], "blocks": [1, 1, 1, 1])"}) {
