@@ -203,6 +203,49 @@ TEST_CASE("output folders: parents created, or the real reason named at once") {
   CHECK(contains(r.err, dir.file("missing.json") + ": the schema file does not exist"));
 }
 
+TEST_CASE("import aasce: a duplicate output name or a degenerate row is reported by row and file, the rest imported") {
+  test::TempDir dir("cli_import");
+  const fs::path src = dir.path() / "src";
+  aasce_write(src, {"a.png", "b.png", "c.png", "a.png", "b.jpg"}, {2});
+  const std::string out = dir.file("out");
+  const Run r = spinemark(dir, "import aasce --src " + src.string() + " --out " + out);
+  INFO("stderr: " << r.err);
+  CHECK(r.rc == 1);
+  const std::string csv = (src / "filenames.csv").string();
+  CHECK(contains(r.err, csv + ":3 (c.png): the Cobb angles cannot be computed"));
+  CHECK(contains(r.err, csv + ":4 (a.png): would be written as a.json, as row 1 ('a.png') is; skipped"));
+  CHECK(contains(r.err, csv + ":5 (b.jpg): would be written as b.json, as row 2 ('b.png') is; skipped"));
+  CHECK(contains(r.err, "imported 2 images"));
+  CHECK(names_in(out) == std::vector<std::string>{"INCOMPLETE.txt", "a.json", "b.json"});
+  CHECK(contains(file_read_all(out + "/INCOMPLETE.txt"), csv + ":4 (a.png)"));
+  const auto rep = nlohmann::json::parse(r.out);
+  CHECK(rep["complete"] == false);
+  CHECK(rep["errors"].size() == 3);
+  // The same folder again: refused, the earlier import is not mixed with a new one.
+  const Run again = spinemark(dir, "import aasce --src " + src.string() + " --out " + out);
+  CHECK(again.rc == 1);
+  CHECK(contains(again.err, "not empty"));
+}
+
+TEST_CASE("import aasce: a byte-order mark before the first name is skipped; a full disk leaves no folder") {
+  test::TempDir dir("cli_import_bom");
+  const fs::path src = dir.path() / "src";
+  aasce_write(src, {"a.png", "b.png"}, {}, "\xEF\xBB\xBF");
+  Run r = spinemark(dir, "import aasce --src " + src.string() + " --out " + dir.file("out"));
+  INFO("stderr: " << r.err);
+  CHECK(r.rc == 0);
+  CHECK(names_in(dir.file("out")) == std::vector<std::string>{"a.json", "b.json"});
+  // A write that fails part-way (here a 1 KiB file-size limit): nothing at --out, no temporary
+  // folder or file, and the reason.
+  r = spinemark(dir, "import aasce --src " + src.string() + " --out " + dir.file("out2"), 1024);
+  CHECK(r.signal == 0);
+  CHECK(r.rc == 1);
+  CHECK(contains(r.err, "nothing was written to " + dir.file("out2")));
+  CHECK(contains(r.err, "File too large"));
+  CHECK(!fs::exists(dir.file("out2")));
+  CHECK(names_in(dir.path()) == std::vector<std::string>{"out", "src", "stderr.txt", "stdout.txt"});
+}
+
 TEST_CASE("angles: a bad annotation is reported by name and skipped, coincident corners give null with a flag") {
   test::TempDir dir("cli_angles");
   const std::string data = dir.file("data");
