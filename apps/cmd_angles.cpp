@@ -2,6 +2,7 @@
 // §2.1) from the ground-truth landmarks. For the AASCE Cobb rule the stored order is used when the
 // annotation keeps it ("stored_landmarks"), so that angles.csv is reproduced (method.md §7.1).
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 
 #include "apps/command.h"
@@ -33,25 +34,61 @@ double image_height_get(const DatasetEntry& e) {
   return image_info(e.image_path).height;
 }
 
+// "spinemark angles: <source>: <reason>", without repeating the source when the reason names it.
+void error_report(const std::string& source, const std::string& what) {
+  const bool named = what.compare(0, source.size(), source) == 0;
+  std::fprintf(stderr, "spinemark angles: %s\n", (named ? what : source + ": " + what).c_str());
+}
+
+// One JSON line; an angle that cannot be computed (absent or coincident landmarks) is null and
+// named in "flags" as the pipeline does (angle_not_computable:<name>).
+nlohmann::ordered_json angles_line(const DatasetEntry& e) {
+  const Schema& s = schema_lookup(e.annotation.schema);
+  const bool cobb = schema_has_cobb(s);
+  std::vector<Point2> stored;
+  if (cobb) stored = dataset_stored_landmarks(e, s);
+  const auto angles = angles_compute(s, e.annotation.points, cobb ? image_height_get(e) : 0.0,
+                                     stored.empty() ? nullptr : &stored);
+  nlohmann::ordered_json line;  // "image" first, as in method.md §2.1
+  line["image"] = e.annotation.image;
+  line["angles"] = nlohmann::ordered_json::object();
+  std::vector<std::string> flags;
+  for (size_t k = 0; k < angles.size(); ++k) {
+    const bool ok = std::isfinite(angles[k]);
+    line["angles"][s.angles[k]] = ok ? nlohmann::ordered_json(angles[k]) : nlohmann::ordered_json(nullptr);
+    if (!ok) flags.push_back("angle_not_computable:" + s.angles[k]);
+  }
+  if (!flags.empty()) line["flags"] = flags;
+  return line;
+}
+
+// A bad annotation is reported by name and skipped; the others are still written, and the exit
+// code says that something was skipped.
 void angles_run(const AnglesConfig& cfg) {
   for (const auto& f : cfg.schema_files) schema_register(schema_load(f));
+  int errors = 0;
   DatasetOptions opt;
   opt.check_images_exist = false;  // only needed when the Cobb rule must read the image height
+  opt.on_bad_entry = [&errors](const std::string& source, const std::string& what) {
+    error_report(source, what);
+    ++errors;
+  };
+  int written = 0;
   for (const auto& e : dataset_list(cfg.data, opt)) {
-    const Schema& s = schema_lookup(e.annotation.schema);
-    const bool cobb = schema_has_cobb(s);
-    std::vector<Point2> stored;
-    if (cobb) stored = dataset_stored_landmarks(e, s);
-    const auto angles = angles_compute(s, e.annotation.points, cobb ? image_height_get(e) : 0.0,
-                                       stored.empty() ? nullptr : &stored);
-    nlohmann::ordered_json line;  // "image" first, as in method.md §2.1
-    line["image"] = e.annotation.image;
-    line["angles"] = nlohmann::ordered_json::object();
-    for (size_t k = 0; k < angles.size(); ++k)
-      line["angles"][s.angles[k]] = std::isfinite(angles[k]) ? nlohmann::ordered_json(angles[k]) : nlohmann::ordered_json(nullptr);
-    std::cout << line.dump() << "\n";
+    try {
+      const std::string text = angles_line(e).dump();
+      std::cout << text << "\n";
+      ++written;
+    } catch (const std::exception& ex) {
+      error_report(e.source, ex.what());
+      ++errors;
+    }
   }
   std::cout.flush();
+  if (errors > 0) {
+    std::fprintf(stderr, "spinemark angles: %d annotations written, %d skipped with errors\n", written, errors);
+    command_set_exit_code(1);
+  }
 }
 
 void angles_setup(CLI::App& root) {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "apps/command.h"
+#include "apps/option_checks.h"
 #include "train/run/demo.h"
 #include "train/run/stop_signal.h"
 
@@ -34,8 +35,8 @@ void demo_setup(CLI::App& root) {
   cmd->add_option("--train-images", o->train_images, "training films")->check(CLI::Range(16, 1000000))->capture_default_str();
   cmd->add_option("--val-images", o->val_images, "validation films")->check(CLI::Range(2, 100000))->capture_default_str();
   cmd->add_option("--test-images", o->test_images, "held-out test films")->check(CLI::Range(1, 100000))->capture_default_str();
-  cmd->add_option("--seed", o->seed, "master seed (data and training)")->check(CLI::Range(0ull, 1ull << 62))->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads")->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--seed", o->seed, "master seed (data and training)")->check(seed_check() & CLI::Range(0ull, 1ull << 62))->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads")->check(threads_range())->capture_default_str();
   cmd->add_flag("--resume", o->resume, "reuse the generated data and continue an interrupted run");
   cmd->callback([o]() { demo_main(*o); });
 }

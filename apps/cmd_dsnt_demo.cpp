@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include "apps/command.h"
+#include "apps/option_checks.h"
 #include "tensor/device_backend.h"
 #include "train/dsnt_demo.h"
 
@@ -11,7 +12,7 @@ namespace {
 
 struct DemoArgs {
   sm::BlobDemoConfig cfg;
-  int threads = 0;
+  int threads = 0;  // 0 (not given): OpenMP's default
   std::string device = "cpu";
 };
 
@@ -43,16 +44,18 @@ void demo_setup(CLI::App& root) {
   auto args = std::make_shared<DemoArgs>();
   args->cfg.out_dir = "dsnt-demo";
   CLI::App* sub = root.add_subcommand("dsnt-demo", "Train a small DSNT network on generated blob images and report the held-out error");
-  sub->add_option("--seed", args->cfg.seed, "Master seed")->capture_default_str();
-  sub->add_option("--steps", args->cfg.steps, "Training steps")->capture_default_str();
-  sub->add_option("--batch", args->cfg.batch, "Images per step")->capture_default_str();
-  sub->add_option("--size", args->cfg.image_size, "Image (and heatmap) side in pixels")->capture_default_str();
-  sub->add_option("--width", args->cfg.width, "Channels of the conv layers")->capture_default_str();
-  sub->add_option("--lr", args->cfg.lr, "Peak learning rate (Adam)")->capture_default_str();
-  sub->add_option("--js", args->cfg.js_lambda, "Weight of the Jensen-Shannon regulariser")->capture_default_str();
-  sub->add_option("--test-images", args->cfg.test_images, "Held-out images")->capture_default_str();
+  using sm::app::seed_check;
+  using sm::app::threads_range;
+  sub->add_option("--seed", args->cfg.seed, "Master seed")->capture_default_str()->check(seed_check());
+  sub->add_option("--steps", args->cfg.steps, "Training steps")->capture_default_str()->check(CLI::Range(1, 10000000));
+  sub->add_option("--batch", args->cfg.batch, "Images per step")->capture_default_str()->check(CLI::Range(1, 4096));
+  sub->add_option("--size", args->cfg.image_size, "Image (and heatmap) side in pixels")->capture_default_str()->check(CLI::Range(16, 1024));
+  sub->add_option("--width", args->cfg.width, "Channels of the conv layers")->capture_default_str()->check(CLI::Range(1, 1024));
+  sub->add_option("--lr", args->cfg.lr, "Peak learning rate (Adam)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+  sub->add_option("--js", args->cfg.js_lambda, "Weight of the Jensen-Shannon regulariser")->capture_default_str()->check(CLI::Range(0.0, 1000.0));
+  sub->add_option("--test-images", args->cfg.test_images, "Held-out images")->capture_default_str()->check(CLI::Range(1, 1000000));
   sub->add_option("--out", args->cfg.out_dir, "Folder for PNG snapshots ('' for none)")->capture_default_str();
-  sub->add_option("--threads", args->threads, "CPU threads (0: OpenMP default)")->capture_default_str();
+  sub->add_option("--threads", args->threads, "CPU threads (default: OpenMP's)")->check(threads_range());
   sub->add_option("--device", args->device, "cpu, or cuda (needs a CUDA build and a GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();

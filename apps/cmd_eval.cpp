@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "apps/command.h"
+#include "apps/option_checks.h"
 #include "models/nets/spine_model.h"
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
@@ -24,7 +25,7 @@ namespace {
 struct EvalConfig {
   std::string model, data, out, title;
   std::string device = "cpu";
-  int threads = 0;  // 0: OpenMP's default
+  int threads = 0;  // 0 (not given): OpenMP's default
 };
 
 
@@ -108,9 +109,7 @@ void eval_setup(CLI::App& root) {
   cmd->add_option("--device", cfg->device, "cpu, or cuda (needs a CUDA build and a GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  cmd->add_option("--threads", cfg->threads, "CPU threads (0: OpenMP's default)")
-      ->check(CLI::Range(0, 1024))
-      ->capture_default_str();
+  cmd->add_option("--threads", cfg->threads, "CPU threads (default: OpenMP's)")->check(threads_range());
   cmd->add_option("--title", cfg->title, "heading of the report (default: model and data names)");
   cmd->callback([cfg]() { eval_main(*cfg); });
 }

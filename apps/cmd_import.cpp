@@ -15,17 +15,24 @@ struct ImportAasceConfig {
   bool absolute_paths = false;
 };
 
+// The report on stdout; each row left out on stderr by name, and a non-zero exit when any was.
 void import_aasce_run(const ImportAasceConfig& cfg) {
   AasceImportOptions opt;
   opt.absolute_paths = cfg.absolute_paths;
   const nlohmann::json rep = aasce_import(cfg.src, cfg.out, opt);
   std::cout << rep.dump(2) << std::endl;
+  for (const auto& e : rep["errors"]) std::fprintf(stderr, "spinemark import: %s\n", e.get<std::string>().c_str());
   std::fprintf(stderr, "imported %d images into %s: %d regular", rep["images"].get<int>(), cfg.out.c_str(),
                rep["regular"].get<int>());
   for (auto it = rep["quirks"].begin(); it != rep["quirks"].end(); ++it)
     std::fprintf(stderr, ", %s %d", it.key().c_str(), it.value()["count"].get<int>());
   std::fprintf(stderr, "; Cobb rule on the stored order vs angles.csv: max |diff| %.4f deg\n",
                rep["cobb_stored_order_max_abs_diff_deg"].get<double>());
+  if (!rep["complete"].get<bool>()) {
+    std::fprintf(stderr, "spinemark import: %zu rows not imported; %s/%s lists them\n", rep["errors"].size(),
+                 cfg.out.c_str(), kAasceIncompleteFile);
+    command_set_exit_code(1);
+  }
 }
 
 void import_setup(CLI::App& root) {
@@ -35,7 +42,7 @@ void import_setup(CLI::App& root) {
   CLI::App* aasce = imp->add_subcommand("aasce", "SpineWeb dataset 16 / AASCE 2019 (filenames.csv, landmarks.csv, "
                                                  "angles.csv, images/); images are referenced, never copied");
   aasce->add_option("--src", cfg->src, "AASCE folder")->required();
-  aasce->add_option("--out", cfg->out, "output folder for the annotation JSON files")->required();
+  aasce->add_option("--out", cfg->out, "output folder for the annotation JSON files (new or empty)")->required();
   aasce->add_flag("--absolute", cfg->absolute_paths, "write absolute image paths (default: relative to --out)");
   aasce->callback([cfg]() { import_aasce_run(*cfg); });
 }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "apps/command.h"
+#include "apps/option_checks.h"
 #include "models/pipeline/pipeline.h"
 #include "models/pipeline/prediction_json.h"
 #include "tensor/check.h"
@@ -222,7 +223,7 @@ void predict_setup(CLI::App& root) {
                   "K/N: only inputs i (0-based, sorted by path) with i mod N = K-1; writes summary-K-of-N.csv")
       ->check(CLI::Validator(shard_validate, "K/N", "shard"));
   sub->add_flag("--resume", cfg->resume, "skip images whose <stem>.json already holds a prediction");
-  sub->add_option("--threads", cfg->threads, "CPU threads (default: OpenMP's)")->check(CLI::Range(1, 256));
+  sub->add_option("--threads", cfg->threads, "CPU threads (default: OpenMP's)")->check(threads_range());
   sub->add_flag("--no-overlay", cfg->no_overlay, "do not write the <stem>.png overlay pictures");
   sub->callback([cfg] { predict_run(*cfg); });
 }

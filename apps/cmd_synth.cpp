@@ -6,6 +6,7 @@
 #include <string>
 
 #include "apps/command.h"
+#include "apps/option_checks.h"
 #include "models/schema.h"
 #include "tensor/check.h"
 #include "train/synth/synth.h"
@@ -24,9 +25,11 @@ struct SynthConfig {
 };
 
 void synth_run(const SynthConfig& cfg) {
-  SM_CHECK(cfg.count >= 0, "--count must be >= 0");
   const Schema schema = schema_load(cfg.schema);
-  std::filesystem::create_directories(cfg.out);
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.out, ec);  // recursive; the reason (e.g. permission) is named
+  SM_CHECK(!ec && std::filesystem::is_directory(cfg.out),
+           cfg.out << ": cannot create the output folder (" << (ec ? ec.message() : "not a folder") << ")");
   SynthOptions opt;
   opt.size = cfg.size;
   auto t0 = std::chrono::steady_clock::now();
@@ -45,12 +48,13 @@ void synth_setup(CLI::App& root) {
   auto cfg = std::make_shared<SynthConfig>();
   CLI::App* cmd = root.add_subcommand("synth", "Generate synthetic lateral lumbar radiographs with exact annotations");
   cmd->add_option("--schema", cfg->schema, "schema (only lumbar-lateral is supported)")->capture_default_str();
-  cmd->add_option("--count", cfg->count, "number of images")->capture_default_str();
-  cmd->add_option("--seed", cfg->seed, "master seed; image i depends only on (seed, i)")->capture_default_str();
+  cmd->add_option("--count", cfg->count, "number of images")->capture_default_str()->check(CLI::Range(0, 10000000));
+  cmd->add_option("--seed", cfg->seed, "master seed; image i depends only on (seed, i)")->capture_default_str()->check(seed_check());
   cmd->add_option("--out", cfg->out, "output folder")->required();
   cmd->add_option("--size", cfg->size, "image side in pixels")->capture_default_str()->check(CLI::Range(64, 8192));
   cmd->add_option("--bits", cfg->bits, "PNG bit depth (8 or 16)")->capture_default_str()->check(CLI::IsMember({8, 16}));
-  cmd->add_option("--first", cfg->first, "index of the first image (to extend a set)")->capture_default_str();
+  // first + count stays below 2^31: the index never wraps.
+  cmd->add_option("--first", cfg->first, "index of the first image (to extend a set)")->capture_default_str()->check(CLI::Range(0, 1000000000));
   cmd->callback([cfg] { synth_run(*cfg); });
 }
 

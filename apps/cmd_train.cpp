@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "apps/command.h"
+#include "apps/option_checks.h"
 #include "train/run/stop_signal.h"
 #include "train/run/train_run.h"
 
@@ -56,7 +57,7 @@ void train_setup(CLI::App& root) {
   cmd->add_option("--stage", a->stage, "which network(s) to train")->check(CLI::IsMember({"detect", "coarse", "refine", "all"}))->capture_default_str();
   cmd->add_flag("--resume", a->resume, "continue the run in --out from its last checkpoint");
   cmd->add_option("--minutes", a->minutes, "overall time budget, split over the stages by their own budgets")->check(CLI::Range(0.0, 100000.0));
-  cmd->add_option("--threads", a->threads, "CPU threads (default: the config's)")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", a->threads, "CPU threads (default: the config's)")->check(threads_range());
   cmd->add_flag("--no-eval", a->no_eval, "skip the evaluation on the validation split at the end");
   cmd->callback([a, cmd]() {
     std::string line = "spinemark train";

@@ -1,6 +1,7 @@
 // spinemark: the one program. Parses the command line with CLI11 and hands over to the
 // subcommand registered in apps/cmd_*.cpp.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <vector>
 
@@ -31,6 +32,10 @@ int command_exit_code() { return g_exit_code; }
 }  // namespace sm::app
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must turn into a failed write that the writer reports and
+  // cleans up after (file_write_atomic removes its temporary file), not into SIGXFSZ killing
+  // the process with a *.tmp.<pid> file left behind. Process-wide, for every command.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"spinemark: vertebral-corner localisation with 2-step DSNT, and spinal angles"};
   app.require_subcommand(1);
   auto& reg = sm::app::registry();

@@ -15,7 +15,12 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 bool finite2(const Point2& p) { return std::isfinite(p[0]) && std::isfinite(p[1]); }
 
-// Endplate vector (to − from) for "<vertebra>.<endplate>"; false when a corner is absent.
+// Below this length (pixels) an endplate has no direction: atan2(0, 0) would say 0°, a
+// plausible-looking angle from coincident corners, where the truth is "not computable".
+constexpr double kMinEndplateLength = 1e-6;
+
+// Endplate vector (to − from) for "<vertebra>.<endplate>"; false when a corner is absent or the
+// two corners coincide.
 bool endplate_vector(const Schema& s, const std::vector<Point2>& pts, const std::string& ref, Point2& e) {
   const auto dot = ref.find('.');
   const int v = s.vertebra_index(ref.substr(0, dot));
@@ -25,7 +30,7 @@ bool endplate_vector(const Schema& s, const std::vector<Point2>& pts, const std:
   const Point2 &a = pts[size_t(ab[0])], &b = pts[size_t(ab[1])];
   if (!finite2(a) || !finite2(b)) return false;
   e = {b[0] - a[0], b[1] - a[1]};
-  return true;
+  return std::hypot(e[0], e[1]) >= kMinEndplateLength;
 }
 
 // Difference wrapped to (−180, 180] only, so that lordosis beyond 90° is kept as it is.
@@ -89,7 +94,12 @@ std::vector<double> angles_compute(const Schema& s, const std::vector<Point2>& p
         out.insert(out.end(), 3, kNaN);
         continue;
       }
-      const CobbResult r = cobb_aasce(cobb_vertebrae(s, rule, cp), image_height);
+      const auto quads = cobb_vertebrae(s, rule, cp);
+      if (!cobb_computable(quads)) {  // a vertebra without a left -> right direction
+        out.insert(out.end(), 3, kNaN);
+        continue;
+      }
+      const CobbResult r = cobb_aasce(quads, image_height);
       out.insert(out.end(), r.angles.begin(), r.angles.end());
     } else {
       SM_FAIL("schema '" << s.name << "': unknown angle type '" << rule.type << "'");

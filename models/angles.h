@@ -22,8 +22,8 @@ bool angles_mirror(const Schema& schema, const std::vector<Point2>& points);
 // aasce_cobb rule names the upper and lower endplate, each running left -> right).
 std::vector<CobbVertebra> cobb_vertebrae(const Schema& schema, const AngleSpec& rule, const std::vector<Point2>& points);
 
-// All of the schema's angles (aligned with schema.angles), degrees; NaN where a needed landmark
-// is absent (NaN). image_height is used by the Cobb rule only (step 7 of §3.1).
+// All of the schema's angles (aligned with schema.angles), degrees; NaN (not computable) where a
+// needed landmark is absent (NaN) or the landmarks give no direction (coincident corners). image_height is used by the Cobb rule only (step 7 of §3.1).
 // cobb_points: when given (e.g. the AASCE stored order, method.md §7.1), the Cobb rule reads
 // these instead of `points`.
 std::vector<double> angles_compute(const Schema& schema, const std::vector<Point2>& points, double image_height,

@@ -7,16 +7,29 @@
 
 namespace sm {
 
+namespace {
+// Step 2: direction from the midpoint of the left side to the midpoint of the right side.
+Point2 cobb_direction(const CobbVertebra& q) {
+  return {(q.top_right[0] + q.bottom_right[0]) / 2 - (q.top_left[0] + q.bottom_left[0]) / 2,
+          (q.top_right[1] + q.bottom_right[1]) / 2 - (q.top_left[1] + q.bottom_left[1]) / 2};
+}
+}  // namespace
+
+bool cobb_computable(const std::vector<CobbVertebra>& v) {
+  if (v.size() < 2) return false;
+  for (const auto& q : v) {
+    const Point2 d = cobb_direction(q);
+    if (!(std::hypot(d[0], d[1]) > 0)) return false;  // also false for NaN
+  }
+  return true;
+}
+
 CobbResult cobb_aasce(const std::vector<CobbVertebra>& v, double image_height) {
   const int n = int(v.size());
   SM_CHECK(n >= 2, "cobb_aasce: needs at least 2 vertebrae, got " << n);
-  // Step 2: direction from the midpoint of the left side to the midpoint of the right side.
+  // Step 2 (cobb_direction).
   std::vector<Point2> d(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    const auto& q = v[size_t(i)];
-    d[size_t(i)] = {(q.top_right[0] + q.bottom_right[0]) / 2 - (q.top_left[0] + q.bottom_left[0]) / 2,
-                    (q.top_right[1] + q.bottom_right[1]) / 2 - (q.top_left[1] + q.bottom_left[1]) / 2};
-  }
+  for (int i = 0; i < n; ++i) d[size_t(i)] = cobb_direction(v[size_t(i)]);
   // Step 3: A_ij = arccos of the cosine rounded to 1e-8 (keeps it in [-1, 1]); no abs, no clip.
   std::vector<double> A(static_cast<size_t>(n) * static_cast<size_t>(n));
   auto at = [&](int i, int j) -> double& { return A[size_t(i) * size_t(n) + size_t(j)]; };

@@ -23,6 +23,10 @@ struct CobbResult {
 // angles.csv) on an image `image_height` pixels high (step 7 compares against it).
 CobbResult cobb_aasce(const std::vector<CobbVertebra>& vertebrae, double image_height);
 
+// False when a vertebra's left -> right direction (step 2) has no length (coincident corners):
+// the rule's cosines would be NaN. angles_compute gives NaN angles then instead of failing.
+bool cobb_computable(const std::vector<CobbVertebra>& vertebrae);
+
 // SMAPE in % (method.md §3.1): per image Σ|pred − gt| / Σ(pred + gt), averaged over images.
 // An image whose angles are all zero in both contributes 0. Sizes must match.
 double smape_percent(const std::vector<std::array<double, 3>>& pred, const std::vector<std::array<double, 3>>& gt);

@@ -274,7 +274,13 @@ nlohmann::json schema_to_json(const Schema& s) {
 Schema schema_load(const std::string& name_or_path) {
   for (const auto& n : schema_builtin_names())
     if (n == name_or_path) return schema_builtin(n);
-  if (!std::filesystem::exists(name_or_path)) return schema_lookup(name_or_path);
+  if (!std::filesystem::exists(name_or_path)) {
+    // Something that looks like a file path is a missing file, not an unknown schema name.
+    const bool path_like = name_or_path.find('/') != std::string::npos ||
+                           std::filesystem::path(name_or_path).extension() == ".json";
+    SM_CHECK(!path_like, name_or_path << ": the schema file does not exist");
+    return schema_lookup(name_or_path);
+  }
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(file_read_all(name_or_path));

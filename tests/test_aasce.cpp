@@ -155,6 +155,20 @@ TEST_CASE("AASCE import: broken CSVs give clear errors") {
   CHECK_THROWS_WITH_AS(aasce_read(src.string(), false), doctest::Contains("must match row for row"), Error);
   write("a.jpg\n", row + "\n", "1,2,3\n");
   CHECK_THROWS_WITH_AS(aasce_read(src.string(), true), doctest::Contains("a.jpg' does not exist"), Error);
+  // A byte-order mark before the first name (a spreadsheet export) is not part of the name.
+  write("\xEF\xBB\xBF" "a.jpg\nb.jpg\n", row + "\n" + row + "\n", "1,2,3\n4,5,6\n");
+  CHECK(aasce_read(src.string(), false)[0].file == "a.jpg");
+  // With on_bad_row a bad row is reported by row and file and left out; the others are read.
+  write("a.jpg\nb.jpg\nc.jpg\n", row + "\nx" + row + "\n" + row + "\n", "1,2,3\n4,5,6\n7,8,9\n");
+  std::vector<std::string> bad;
+  const auto good = aasce_read(src.string(), false, [&](int r, const std::string& file, const std::string& what) {
+    bad.push_back(std::to_string(r) + " " + file + " " + what);
+  });
+  REQUIRE(good.size() == 2);
+  CHECK(good[1].file == "c.jpg");
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0].find("2 b.jpg ") == 0);
+  CHECK(bad[0].find("landmarks.csv:2: field 1") != std::string::npos);
   fs::remove(src / "angles.csv");
   CHECK_THROWS_WITH_AS(aasce_read(src.string(), false), doctest::Contains("angles.csv: cannot open"), Error);
   fs::remove_all(src);

@@ -117,6 +117,29 @@ TEST_CASE("AASCE Cobb rule on small cases") {
   CHECK_THROWS_AS(cobb_aasce({}, 10), Error);
 }
 
+TEST_CASE("coincident corners give no angle (NaN, null in JSON), not 0 degrees") {
+  // Issue 11 item 6: atan2(0, 0) = 0 made a collapsed endplate look like a level one.
+  const Schema& s = schema_builtin("lumbar-lateral");
+  auto p = lumbar({10, 5, 0, -5, -10}, -30, +1);
+  p[size_t(s.landmark_index("L1.sup_ant"))] = p[size_t(s.landmark_index("L1.sup_post"))];  // L1's superior endplate: one point
+  const auto a = angles_compute(s, p, 0);
+  REQUIRE(a.size() == 3);
+  CHECK(std::isnan(a[0]));  // L1_L5_lordosis needs L1.superior
+  CHECK(std::isnan(a[1]));  // L1_S1_lordosis too
+  CHECK(std::isfinite(a[2]));  // sacral slope does not
+  CHECK(angles_to_json(s, a)["L1_L5_lordosis"].is_null());
+  // Every landmark on one point: nothing is computable.
+  for (double v : angles_compute(s, std::vector<Point2>(22, Point2{100, 100}), 0)) CHECK(std::isnan(v));
+  // The Cobb rule: one vertebra collapsed to a point gives NaN angles instead of an exception.
+  const Schema& ap = schema_builtin("aasce-ap");
+  std::vector<Point2> q;
+  for (const auto& v : boxes(std::vector<double>(17, 0.0)))
+    for (const Point2& c : {v.top_left, v.top_right, v.bottom_left, v.bottom_right}) q.push_back(c);
+  for (int k = 4; k < 8; ++k) q[size_t(k)] = q[4];
+  CHECK(cobb_computable(boxes(std::vector<double>(17, 0.0))));
+  for (double v : angles_compute(ap, q, 1000)) CHECK(std::isnan(v));
+}
+
 TEST_CASE("SMAPE") {
   CHECK(smape_percent({{10, 5, 5}}, {{12, 5, 3}}) == doctest::Approx(10));
   CHECK(smape_percent({{10, 5, 5}, {0, 0, 0}}, {{12, 5, 3}, {0, 0, 0}}) == doctest::Approx(5));

@@ -100,6 +100,13 @@ TEST_CASE("bad schemas give errors naming the problem") {
   std::filesystem::remove(path);
 }
 
+TEST_CASE("a missing schema file is named as missing, not as an unknown schema") {
+  CHECK_THROWS_WITH_AS(schema_load("/nonexistent/cervical.json"),
+                       doctest::Contains("/nonexistent/cervical.json: the schema file does not exist"), Error);
+  CHECK_THROWS_WITH_AS(schema_load("cervical.json"), doctest::Contains("the schema file does not exist"), Error);
+  CHECK_THROWS_WITH_AS(schema_load("cervical-lateral-x"), doctest::Contains("unknown schema"), Error);  // a name
+}
+
 TEST_CASE("annotation round trip and errors") {
   const Schema& s = schema_builtin("lumbar-lateral");
   json j = {{"image", "x.png"},

@@ -165,6 +165,14 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"seed": 1})", "data");
   fails(R"({"data": {"train": "x"}, "stages": {"refin": {}}})", "unknown stage 'refin'");
   fails(R"({"data": {"train": "x"}, "stages": {"detect": {"jitter": {}}}})", "unknown key 'jitter'");
+  // Type errors name the key; a negative seed is refused instead of wrapping to 2^64 - 1.
+  fails(R"({"data": {"train": "x"}, "seed": -1})", "cfg.json: 'seed' must not be negative");
+  fails(R"({"data": {"train": "x"}, "seed": "1"})", "cfg.json: 'seed' must be a whole number");
+  fails(R"({"data": {"train": "x"}, "threads": 2.5})", "cfg.json: 'threads' must be a whole number");
+  fails(R"({"data": {"train": 3}})", "cfg.json: data: 'train' must be a string");
+  fails(R"({"data": {"train": "x", "exclude_flags": ["a", 1]}})", "'exclude_flags'[1] must be a string");
+  fails(R"({"data": {"train": "x", "val_fraction": "half"}})", "'val_fraction' must be a number");
+  fails(R"({"data": {"train": "x"}, "jitter": {"widen": "x"}})", "cfg.json: jitter: refinement jitter: 'widen' must be a number");
   // A step count without a budget trains exactly those steps (no wall-clock stop).
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <unistd.h>
+
+#include "tensor/file_io.h"
 
 #include "models/angles.h"
 #include "models/cobb.h"
@@ -27,6 +30,8 @@ std::vector<std::string> lines_read(const fs::path& p) {
   std::vector<std::string> out;
   std::string line;
   while (std::getline(in, line)) {
+    // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first file name.
+    if (out.empty() && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     out.push_back(line);
   }
@@ -61,7 +66,7 @@ double block_centre_y(const std::vector<Point2>& pts, int block) {
 
 }  // namespace
 
-std::vector<AasceRecord> aasce_read(const std::string& src, bool read_image_sizes) {
+std::vector<AasceRecord> aasce_read(const std::string& src, bool read_image_sizes, const AasceBadRow& on_bad_row) {
   const fs::path dir(src);
   const auto names = lines_read(dir / "filenames.csv");
   const auto marks = lines_read(dir / "landmarks.csv");
@@ -74,20 +79,26 @@ std::vector<AasceRecord> aasce_read(const std::string& src, bool read_image_size
     AasceRecord r;
     r.row = int(i) + 1;
     r.file = names[i];
-    SM_CHECK(!r.file.empty(), (dir / "filenames.csv").string() << ":" << r.row << ": empty file name");
-    r.image_path = (dir / "images" / r.file).string();
-    const auto v = numbers_parse(marks[i], dir / "landmarks.csv", r.row, 2 * kPoints);
-    const auto a = numbers_parse(angles[i], dir / "angles.csv", r.row, 3);
-    r.angles = {a[0], a[1], a[2]};
-    double w = 1, h = 1;
-    if (read_image_sizes) {
-      SM_CHECK(fs::exists(r.image_path), (dir / "filenames.csv").string() << ":" << r.row << ": image '"
-                                                                          << r.image_path << "' does not exist");
-      const ImageInfo info = image_info(r.image_path);
-      r.width = info.width, r.height = info.height;
-      w = r.width, h = r.height;
+    try {
+      SM_CHECK(!r.file.empty(), (dir / "filenames.csv").string() << ":" << r.row << ": empty file name");
+      r.image_path = (dir / "images" / r.file).string();
+      const auto v = numbers_parse(marks[i], dir / "landmarks.csv", r.row, 2 * kPoints);
+      const auto a = numbers_parse(angles[i], dir / "angles.csv", r.row, 3);
+      r.angles = {a[0], a[1], a[2]};
+      double w = 1, h = 1;
+      if (read_image_sizes) {
+        SM_CHECK(fs::exists(r.image_path), (dir / "filenames.csv").string() << ":" << r.row << ": image '"
+                                                                            << r.image_path << "' does not exist");
+        const ImageInfo info = image_info(r.image_path);
+        r.width = info.width, r.height = info.height;
+        w = r.width, h = r.height;
+      }
+      for (int k = 0; k < kPoints; ++k) r.stored.push_back({v[size_t(k)] * w, v[size_t(kPoints + k)] * h});
+    } catch (const Error& e) {
+      if (!on_bad_row) throw;
+      on_bad_row(r.row, r.file, e.what());
+      continue;
     }
-    for (int k = 0; k < kPoints; ++k) r.stored.push_back({v[size_t(k)] * w, v[size_t(kPoints + k)] * h});
     out.push_back(std::move(r));
   }
   return out;
@@ -165,34 +176,108 @@ Annotation aasce_annotation(const AasceRecord& r, const AasceQuirks& q, const st
   return a;
 }
 
-nlohmann::json aasce_import(const std::string& src, const std::string& out, const AasceImportOptions& opt) {
-  const auto records = aasce_read(src, true);
-  const Schema& s = schema_builtin("aasce-ap");
+namespace {
+
+// "<src>/filenames.csv:<row> (<file>): <reason>"; a reason that already opens with that place
+// is not repeated (one from landmarks.csv or angles.csv keeps its own).
+std::string row_error(const fs::path& src, int row, const std::string& file, const std::string& what) {
+  const std::string place = (src / "filenames.csv").string() + ":" + std::to_string(row);
+  const std::string reason = what.compare(0, place.size() + 2, place + ": ") == 0 ? what.substr(place.size() + 2) : what;
+  return place + " (" + file + "): " + reason;
+}
+
+// The output folder must be new or empty: a rerun into an old import would mix two imports.
+void out_check(const fs::path& out) {
   std::error_code ec;
-  fs::create_directories(out, ec);
-  SM_CHECK(fs::is_directory(out), "cannot create output folder '" << out << "': " << ec.message());
+  if (!fs::exists(out, ec)) return;
+  SM_CHECK(fs::is_directory(out, ec), out.string() << ": exists and is not a folder");
+  SM_CHECK(fs::is_empty(out, ec), out.string() << ": the folder exists and is not empty (import into a new folder)");
+}
+
+}  // namespace
+
+nlohmann::json aasce_import(const std::string& src, const std::string& out_in, const AasceImportOptions& opt) {
+  fs::path out = fs::path(out_in).lexically_normal();
+  if (out.filename().empty()) out = out.parent_path();  // "data/" names the folder "data"
+  out_check(out);
+  std::vector<std::string> errors;
+  auto bad_row = [&](int row, const std::string& file, const std::string& what) {
+    errors.push_back(row_error(src, row, file, what));
+  };
+  std::vector<AasceRecord> records = aasce_read(src, true, bad_row);
+  // Two rows writing the same <stem>.json (a duplicate, or names differing only in extension):
+  // the later row is refused, so that neither overwrites the other silently.
+  std::map<std::string, const AasceRecord*> by_stem;
+  std::vector<const AasceRecord*> todo;
+  for (const auto& r : records) {
+    const std::string stem = fs::path(r.file).stem().string();
+    const auto [it, fresh] = by_stem.emplace(stem, &r);
+    if (fresh) todo.push_back(&r);
+    else bad_row(r.row, r.file, "would be written as " + stem + ".json, as row " + std::to_string(it->second->row) +
+                                    " ('" + it->second->file + "') is; skipped");
+  }
+  // Everything goes into a sibling temporary folder renamed to `out` at the end: a failed write
+  // (a full disk) leaves no half folder behind, only the error.
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  SM_CHECK(!ec && fs::is_directory(parent), parent.string() << ": cannot create the folder (" << (ec ? ec.message() : "not a folder") << ")");
+  const fs::path tmp = parent / (out.filename().string() + ".tmp." + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp, ec);
+  SM_CHECK(!ec, tmp.string() << ": cannot create the folder (" << ec.message() << ")");
+
+  const Schema& s = schema_builtin("aasce-ap");
   std::map<std::string, std::vector<std::string>> by_flag;
-  int regular = 0;
+  int regular = 0, written = 0;
   double max_dev = 0;
   std::string max_dev_file;
-  for (const auto& r : records) {
-    const AasceQuirks q = aasce_quirks(r);
-    for (const auto& f : q.flags()) by_flag[f.substr(0, f.find(':'))].push_back(r.file);
-    regular += q.regular();
-    const fs::path img = fs::absolute(r.image_path).lexically_normal();
-    std::string ref = opt.absolute_paths ? img.string() : img.lexically_relative(fs::absolute(out)).string();
-    if (ref.empty()) ref = img.string();
-    annotation_write((fs::path(out) / fs::path(r.file).stem()).string() + ".json", aasce_annotation(r, q, ref), s);
-    // Reproduction check: the Cobb rule on the stored order against angles.csv.
-    const auto ang = angles_compute(s, r.stored, r.height, nullptr);
-    for (int k = 0; k < 3; ++k)
-      if (std::fabs(ang[size_t(k)] - r.angles[size_t(k)]) > max_dev)
-        max_dev = std::fabs(ang[size_t(k)] - r.angles[size_t(k)]), max_dev_file = r.file;
+  try {
+    for (const AasceRecord* rp : todo) {
+      const AasceRecord& r = *rp;
+      Annotation a;
+      AasceQuirks q;
+      std::vector<double> ang;
+      try {  // the row's data: a problem here skips this row only
+        q = aasce_quirks(r);
+        const fs::path img = fs::absolute(r.image_path).lexically_normal();
+        std::string ref = opt.absolute_paths ? img.string() : img.lexically_relative(fs::absolute(out)).string();
+        if (ref.empty()) ref = img.string();
+        a = aasce_annotation(r, q, ref);
+        // Reproduction check: the Cobb rule on the stored order against angles.csv.
+        ang = angles_compute(s, r.stored, r.height, nullptr);
+        SM_CHECK(std::isfinite(ang[0]), "the Cobb angles cannot be computed from its landmarks (coincident corners)");
+      } catch (const Error& e) {
+        bad_row(r.row, r.file, std::string(e.what()) + "; skipped");
+        continue;
+      }
+      // Writing: a failure here (no space, a size limit) stops the import.
+      annotation_write((tmp / fs::path(r.file).stem()).string() + ".json", a, s);
+      ++written;
+      for (const auto& f : q.flags()) by_flag[f.substr(0, f.find(':'))].push_back(r.file);
+      regular += q.regular();
+      for (int k = 0; k < 3; ++k)
+        if (std::fabs(ang[size_t(k)] - r.angles[size_t(k)]) > max_dev)
+          max_dev = std::fabs(ang[size_t(k)] - r.angles[size_t(k)]), max_dev_file = r.file;
+    }
+    // Rows left out: the folder says so itself (INCOMPLETE.txt), not only this run's stderr.
+    if (!errors.empty()) {
+      std::string text = "This import is incomplete: " + std::to_string(errors.size()) + " rows of " + src +
+                         " were not imported.\n";
+      for (const auto& e : errors) text += e + "\n";
+      file_write_atomic((tmp / kAasceIncompleteFile).string(), text);
+    }
+    fs::rename(tmp, out);  // replaces `out` when it is an empty folder
+  } catch (const std::exception& e) {
+    fs::remove_all(tmp, ec);
+    SM_FAIL("import stopped, nothing was written to " << out.string() << ": " << e.what());
   }
   nlohmann::json rep;
   rep["src"] = src;
-  rep["out"] = out;
-  rep["images"] = records.size();
+  rep["out"] = out_in;
+  rep["images"] = written;
+  rep["complete"] = errors.empty();
+  rep["errors"] = errors;
   rep["regular"] = regular;
   rep["quirks"] = nlohmann::json::object();
   for (const auto& [flag, files] : by_flag) rep["quirks"][flag] = {{"count", files.size()}, {"files", files}};

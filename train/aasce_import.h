@@ -4,6 +4,7 @@
 // kept so that the Cobb rule of §3.1 can reproduce angles.csv.
 #pragma once
 #include <array>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -22,10 +23,16 @@ struct AasceRecord {
   std::array<double, 3> angles{0, 0, 0};  // angles.csv
 };
 
-// Reads filenames.csv, landmarks.csv (68 x/W then 68 y/H per row) and angles.csv from `src`,
-// and each image's size from its header. Errors name the file and line.
+// A row that cannot be imported: its 1-based row, its file name and the reason.
+using AasceBadRow = std::function<void(int row, const std::string& file, const std::string& error)>;
+
+// Reads filenames.csv (a UTF-8 byte-order mark is skipped), landmarks.csv (68 x/W then 68 y/H
+// per row) and angles.csv from `src`, and each image's size from its header. Errors name the
+// file and line. A bad row (not numbers, missing or unreadable image) throws, or with
+// on_bad_row is reported there and left out; a missing file or mismatched row counts always throw.
 // read_image_sizes = false leaves width/height 0 and stored points normalised (for tests).
-std::vector<AasceRecord> aasce_read(const std::string& src, bool read_image_sizes = true);
+std::vector<AasceRecord> aasce_read(const std::string& src, bool read_image_sizes = true,
+                                    const AasceBadRow& on_bad_row = nullptr);
 
 // What the importer finds in one record. Vertebra centres are the mean y of their 4 corners.
 struct AasceQuirks {
@@ -51,9 +58,16 @@ struct AasceImportOptions {
   bool absolute_paths = false;  // "image" as an absolute path instead of relative to --out
 };
 
-// Converts a whole AASCE folder into one JSON per image in `out` (created if needed). Returns
-// the report: counts and file lists per quirk, and the largest deviation of the Cobb rule on the
-// stored order from angles.csv.
+// Converts a whole AASCE folder into one JSON per image in `out`, which must be new or empty.
+// Rows that cannot be imported (bad numbers, missing or unreadable image, degenerate landmarks,
+// a second row with the same output name) are left out and listed in the report's "errors"
+// (each names filenames.csv, the row and the file), and the folder then holds
+// kAasceIncompleteFile listing them. Everything is written into a temporary sibling folder
+// renamed to `out` at the end: a failed write (full disk, file-size limit) throws and leaves
+// nothing. Returns the report: images written, "complete", errors, counts and file lists per
+// quirk, and the largest deviation of the Cobb rule on the stored order from angles.csv.
+constexpr const char* kAasceIncompleteFile = "INCOMPLETE.txt";
+
 nlohmann::json aasce_import(const std::string& src, const std::string& out, const AasceImportOptions& options = {});
 
 }  // namespace sm

@@ -46,8 +46,14 @@ std::vector<DatasetEntry> folder_list(const fs::path& dir, const DatasetOptions&
   for (const auto& f : files) {
     DatasetEntry e;
     e.source = f.string();
-    e.annotation = annotation_read(f.string());  // its errors name the file
-    entry_finish(e, f.parent_path(), f, opt);
+    try {
+      e.annotation = annotation_read(f.string());  // its errors name the file
+      entry_finish(e, f.parent_path(), f, opt);
+    } catch (const Error& ex) {
+      if (!opt.on_bad_entry) throw;
+      opt.on_bad_entry(e.source, ex.what());
+      continue;
+    }
     out.push_back(std::move(e));
   }
   return out;
@@ -63,17 +69,23 @@ std::vector<DatasetEntry> manifest_list(const fs::path& file, const DatasetOptio
     DatasetEntry e;
     e.source = file.string() + ":" + std::to_string(no);
     try {
-      const nlohmann::json j = nlohmann::json::parse(line);
-      SM_CHECK(j.is_object() && j.contains("schema") && j["schema"].is_string(),
-               "annotation: 'schema' must be a string");
-      e.annotation = annotation_from_json(j, schema_lookup(j["schema"].get<std::string>()));
-    } catch (const nlohmann::json::exception& ex) {
-      SM_FAIL(e.source << ": not valid JSON: " << ex.what());
+      try {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        SM_CHECK(j.is_object() && j.contains("schema") && j["schema"].is_string(),
+                 "annotation: 'schema' must be a string");
+        e.annotation = annotation_from_json(j, schema_lookup(j["schema"].get<std::string>()));
+      } catch (const nlohmann::json::exception& ex) {
+        SM_FAIL(e.source << ": not valid JSON: " << ex.what());
+      } catch (const Error& ex) {
+        SM_FAIL(e.source << ": " << ex.what());
+      }
+      fs::path stem_path = file.parent_path() / fs::path(e.annotation.image).stem();
+      entry_finish(e, file.parent_path(), stem_path, opt);
     } catch (const Error& ex) {
-      SM_FAIL(e.source << ": " << ex.what());
+      if (!opt.on_bad_entry) throw;
+      opt.on_bad_entry(e.source, ex.what());
+      continue;
     }
-    fs::path stem_path = file.parent_path() / fs::path(e.annotation.image).stem();
-    entry_finish(e, file.parent_path(), stem_path, opt);
     out.push_back(std::move(e));
   }
   return out;

@@ -2,6 +2,7 @@
 // (same stem; "image" relative to the JSON's folder or absolute) or a JSON-lines manifest with one
 // annotation object per line ("image" relative to the manifest's folder or absolute).
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,15 @@ struct DatasetEntry {
 struct DatasetOptions {
   bool check_images_exist = true;  // fail when an entry's image file is missing
   std::string schema;              // when set, every entry must use this schema
+  // When set, an entry that cannot be read (bad JSON, unknown schema, missing image, ...) is
+  // passed here (source, message naming it) and skipped instead of failing the whole listing,
+  // for commands that report each bad file and go on.
+  std::function<void(const std::string& source, const std::string& error)> on_bad_entry;
 };
 
 // `path` is a folder (every *.json in it, sorted by name; subfolders are not searched) or a
-// .jsonl manifest. Throws sm::Error naming the file (and line) on the first bad entry, an empty
-// dataset, or entries with mixed schemas.
+// .jsonl manifest. Throws sm::Error naming the file (and line) on the first bad entry (unless
+// on_bad_entry is set), an empty dataset, or entries with mixed schemas.
 std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOptions& options = {});
 
 // The annotation's "stored_landmarks" (the dataset's own point order, e.g. AASCE's, which the

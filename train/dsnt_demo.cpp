@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <sys/stat.h>
+#include <filesystem>
 
 #include "layers/activation.h"
 #include "layers/batchnorm2d.h"
@@ -162,6 +162,14 @@ BlobExample blob_example_make(uint64_t seed, uint64_t index, int size) {
 
 BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void(const BlobDemoProgress&)>& on_progress) {
   SM_CHECK(cfg.image_size >= 8 && cfg.batch >= 1 && cfg.steps >= 1 && cfg.test_images >= 1, "dsnt-demo: sizes must be positive");
+  if (!cfg.out_dir.empty()) {
+    // Before training, with parents, and with the real reason: otherwise the first snapshot fails
+    // minutes later on its temporary file and the cause (a permission, a file in the way) is hidden.
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.out_dir, ec);
+    SM_CHECK(!ec && std::filesystem::is_directory(cfg.out_dir),
+             cfg.out_dir << ": cannot create the snapshot folder (" << (ec ? ec.message() : "not a folder") << ")");
+  }
   const auto t_start = std::chrono::steady_clock::now();
   Rng master(cfg.seed);
   Rng init = master.derive("init");
@@ -181,7 +189,6 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
   BlobDemoResult res;
   std::vector<int> snaps = cfg.snapshot_steps;
   if (snaps.empty()) snaps = {1, std::max(1, cfg.steps / 4), std::max(1, cfg.steps / 2), cfg.steps};
-  if (!cfg.out_dir.empty()) ::mkdir(cfg.out_dir.c_str(), 0755);
 
   const uint64_t test_seed = hash_mix(cfg.seed ^ 0x7e57ULL);  // held-out images never seen in training
   Batch shown = batch_to(batch_make(test_seed, 0, 4, cfg.image_size), cfg.device);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "layers/weights.h"
+#include "models/json_field.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
 #include "tensor/safetensors.h"
@@ -50,12 +51,12 @@ nlohmann::json net_spec_to_json(const NetSpec& n) {
 NetSpec net_spec_from_json(const nlohmann::json& j, const std::string& what) {
   NetSpec n;
   SM_CHECK(j.is_object(), what << ": must be a JSON object");
-  n.net = dsnt_net_config_from_json(j);
-  SM_CHECK(j.contains("input") && j["input"].is_array() && j["input"].size() == 2 && j["input"][0].is_number_integer() &&
-               j["input"][1].is_number_integer(),
-           what << ": 'input' must be [width, height] (integers)");
-  n.input_width = j["input"][0].get<int>();
-  n.input_height = j["input"][1].get<int>();
+  n.net = dsnt_net_config_from_json(j, what);
+  const auto input = json_field_required<std::vector<int64_t>>(j, "input", what);
+  SM_CHECK(input.size() == 2 && input[0] >= 8 && input[0] <= 8192 && input[1] >= 8 && input[1] <= 8192,
+           what << ": 'input' must be [width, height], each 8..8192");
+  n.input_width = int(input[0]);
+  n.input_height = int(input[1]);
   return n;
 }
 
@@ -88,24 +89,6 @@ void spec_validate(const ModelSpec& s, const std::string& source) {
 }
 
 }  // namespace
-
-void dsnt_net_config_validate(const DsntNetConfig& c, const std::string& what) {
-  const ResNetConfig& b = c.backbone;
-  SM_CHECK(b.widths.size() >= 1 && b.widths.size() <= 16, what << ": 'widths' must hold 1..16 stages (got "
-                                                                << b.widths.size() << ")");
-  for (int64_t w : b.widths) SM_CHECK(w >= 1 && w <= 4096, what << ": width " << w << " outside 1..4096");
-  if (b.depth == 0) {
-    SM_CHECK(b.blocks.size() == b.widths.size(), what << ": 'blocks' must have one entry per width");
-    for (int64_t n : b.blocks) SM_CHECK(n >= 1 && n <= 64, what << ": blocks per stage " << n << " outside 1..64");
-  } else {
-    SM_CHECK(b.depth == 18 || b.depth == 34 || b.depth == 50, what << ": depth " << b.depth << " is not 0, 18, 34 or 50");
-    SM_CHECK(b.widths.size() == 4, what << ": depth " << b.depth << " needs 4 widths");
-  }
-  SM_CHECK(b.stem_width >= 0 && b.stem_width <= 4096, what << ": stem_width " << b.stem_width << " outside 0..4096");
-  SM_CHECK(b.in_channels >= 1 && b.in_channels <= 16, what << ": in_channels " << b.in_channels << " outside 1..16");
-  SM_CHECK(c.landmarks >= 1 && c.landmarks <= 1024, what << ": landmarks " << c.landmarks << " outside 1..1024");
-  (void)resnet_config_resolve(b);  // output stride against the stage count, with its own message
-}
 
 std::vector<std::string> model_presets() { return {"small", "paper"}; }
 
@@ -161,29 +144,32 @@ nlohmann::json model_spec_to_json(const ModelSpec& s) {
 
 ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& source) {
   ModelSpec s;
+  SM_CHECK(j.is_object(), source << ": not a JSON object");
+  SM_CHECK(json_field<std::string>(j, "format", "", source) == kFormat, source << ": 'format' is not \"" << kFormat << "\"");
+  const int version = json_field(j, "format_version", 0, source);
+  SM_CHECK(version == kFormatVersion, source << ": format_version " << version << " is not " << kFormatVersion);
+  SM_CHECK(j.contains("schema"), source << ": 'schema' is missing");
   try {
-    SM_CHECK(j.is_object(), source << ": not a JSON object");
-    SM_CHECK(j.value("format", std::string()) == kFormat, source << ": 'format' is not \"" << kFormat << "\"");
-    SM_CHECK(j.value("format_version", 0) == kFormatVersion,
-             source << ": format_version " << j.value("format_version", 0) << " is not " << kFormatVersion);
-    s.schema = schema_from_json(j.at("schema"));
-    s.preset = j.at("preset").get<std::string>();
-    s.detect = net_spec_from_json(j.at("detect"), source + ": detect");
-    s.coarse = net_spec_from_json(j.at("coarse"), source + ": coarse");
-    s.refine = net_spec_from_json(j.at("refine"), source + ": refine");
-    s.crop_margin = j.at("crop").at("margin").get<double>();
-    s.crop_mirror = j.at("crop").at("mirror").get<bool>();
-    s.normalisation = j.at("normalisation").get<std::string>();
-    s.refine_passes = j.value("refine_passes", 1);
-    s.refine_variants = j.value("refine_variants", 1);
-    SM_CHECK(s.normalisation == "standardise", source << ": normalisation '" << s.normalisation << "' is unknown");
-    if (j.contains("flags")) {
-      s.flag_refine_shift = j["flags"].value("refine_shift", s.flag_refine_shift);
-    }
-    s.provenance = j.value("provenance", nlohmann::json::object());
-  } catch (const nlohmann::json::exception& e) {
+    s.schema = schema_from_json(j["schema"]);
+  } catch (const Error& e) {
     SM_FAIL(source << ": " << e.what());
   }
+  s.preset = json_field_required<std::string>(j, "preset", source);
+  for (const char* stage : {"detect", "coarse", "refine"}) {
+    SM_CHECK(j.contains(stage), source << ": '" << stage << "' is missing");
+    NetSpec& n = std::string(stage) == "detect" ? s.detect : std::string(stage) == "coarse" ? s.coarse : s.refine;
+    n = net_spec_from_json(j[stage], source + ": " + stage);
+  }
+  const nlohmann::json crop = json_field_required<nlohmann::json>(j, "crop", source);
+  s.crop_margin = json_field_required<double>(crop, "margin", source + ": crop");
+  s.crop_mirror = json_field_required<bool>(crop, "mirror", source + ": crop");
+  s.normalisation = json_field_required<std::string>(j, "normalisation", source);
+  s.refine_passes = json_field(j, "refine_passes", 1, source);
+  s.refine_variants = json_field(j, "refine_variants", 1, source);
+  SM_CHECK(s.normalisation == "standardise", source << ": normalisation '" << s.normalisation << "' is unknown");
+  if (j.contains("flags"))
+    s.flag_refine_shift = json_field(json_field<nlohmann::json>(j, "flags", {}, source), "refine_shift", s.flag_refine_shift, source + ": flags");
+  s.provenance = json_field(j, "provenance", nlohmann::json::object(), source);
   spec_validate(s, source);
   return s;
 }
@@ -198,13 +184,13 @@ void model_spec_override(ModelSpec& s, const nlohmann::json& o, const std::strin
       merged.merge_patch(value);
       n = net_spec_from_json(merged, source + ": model." + key);
     } else if (key == "crop_margin") {
-      s.crop_margin = value.get<double>();
+      s.crop_margin = json_field_required<double>(o, key, source + ": model");
     } else if (key == "crop_mirror") {
-      s.crop_mirror = value.get<bool>();
+      s.crop_mirror = json_field_required<bool>(o, key, source + ": model");
     } else if (key == "refine_passes") {
-      s.refine_passes = value.get<int>();
+      s.refine_passes = json_field_required<int>(o, key, source + ": model");
     } else if (key == "refine_variants") {
-      s.refine_variants = value.get<int>();
+      s.refine_variants = json_field_required<int>(o, key, source + ": model");
     } else {
       SM_FAIL(source << ": unknown model key '" << key << "' (detect, coarse, refine, crop_margin, crop_mirror, refine_passes, refine_variants)");
     }

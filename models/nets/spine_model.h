@@ -57,9 +57,6 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& sourc
 // Applies a JSON object of overrides ({"detect": {"input": [w, h], "widths": [...]}, ...}).
 void model_spec_override(ModelSpec& spec, const nlohmann::json& overrides, const std::string& source);
 
-// A network config checked against limits (1..16 stages, widths 1..4096, inputs 8..8192, ...).
-void dsnt_net_config_validate(const DsntNetConfig& c, const std::string& what);
-
 struct SpineModel {
   ModelSpec spec;
   std::shared_ptr<DsntNet> detect, coarse, refine;

@@ -89,7 +89,7 @@ int golden_run(const std::string& path, Device dev) {
   nc.backbone.block = BlockType::Basic;
   nc.backbone.blocks = cfg.at("blocks").get<std::vector<int64_t>>();
   nc.backbone.widths = cfg.at("widths").get<std::vector<int64_t>>();
-  nc.backbone.stem_width = nc.backbone.widths[0];
+  // stem_width 0 means widths[0]; DsntNet checks the config (an empty or absurd "widths") first.
   nc.backbone.in_channels = cfg.at("in_channels");
   nc.backbone.output_stride = cfg.at("output_stride");
   nc.landmarks = cfg.at("landmarks");

@@ -5,6 +5,7 @@
 
 #include "layers/dsnt.h"
 #include "models/pipeline/pipeline.h"
+#include "models/json_field.h"
 #include "tensor/check.h"
 
 namespace sm {
@@ -47,16 +48,15 @@ nlohmann::json refine_jitter_to_json(const RefineJitter& j) {
 
 RefineJitter refine_jitter_from_json(const nlohmann::json& j, const std::string& source) {
   RefineJitter r;
-  try {
-    r.widen = j.value("widen", r.widen);
-    r.centre_frac = j.value("centre_frac", r.centre_frac);
-    r.angle_deg = j.value("angle_deg", r.angle_deg);
-    r.scale_log = j.value("scale_log", r.scale_log);
-    r.max_centre_frac = j.value("max_centre_frac", r.max_centre_frac);
-    if (j.contains("measured"))
-      for (const auto& e : j.at("measured")) r.measured.push_back({e.at(0).get<double>(), e.at(1).get<double>(), e.at(2).get<double>(), e.at(3).get<double>()});
-  } catch (const nlohmann::json::exception& e) {
-    SM_FAIL(source << ": refinement jitter: " << e.what());
+  const std::string where = source + ": refinement jitter";
+  r.widen = json_field(j, "widen", r.widen, where);
+  r.centre_frac = json_field(j, "centre_frac", r.centre_frac, where);
+  r.angle_deg = json_field(j, "angle_deg", r.angle_deg, where);
+  r.scale_log = json_field(j, "scale_log", r.scale_log, where);
+  r.max_centre_frac = json_field(j, "max_centre_frac", r.max_centre_frac, where);
+  for (const auto& e : json_field(j, "measured", std::vector<std::vector<double>>{}, where)) {
+    SM_CHECK(e.size() == 4, where << ": 'measured' entries are [dx, dy, angle, log_scale]");
+    r.measured.push_back({e[0], e[1], e[2], e[3]});
   }
   SM_CHECK(r.widen >= 0 && r.widen <= 10 && r.centre_frac >= 0 && r.centre_frac <= 1 && r.angle_deg >= 0 &&
                r.angle_deg <= 90 && r.scale_log >= 0 && r.scale_log <= 2,

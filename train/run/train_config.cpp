@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "models/json_field.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
 
@@ -62,19 +63,20 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
     SM_CHECK(key == "schema" || key == "preset" || key == "model" || key == "data" || key == "seed" || key == "threads" ||
                  key == "stages" || key == "augment" || key == "refine_intensity" || key == "jitter" || key == "comment",
              source << ": unknown key '" << key << "'");
-  TrainConfig c = train_config_default(j.value("preset", std::string("small")));
+  TrainConfig c = train_config_default(json_field<std::string>(j, "preset", "small", source));
+  c.schema = json_field(j, "schema", c.schema, source);
+  c.model = json_field(j, "model", c.model, source);
+  const nlohmann::json d = json_field_required<nlohmann::json>(j, "data", source);
+  const std::string where_data = source + ": data";
+  c.train_data = json_field_required<std::string>(d, "train", where_data);
+  c.val_data = json_field(d, "val", c.val_data, where_data);
+  c.val_fraction = json_field(d, "val_fraction", c.val_fraction, where_data);
+  c.val_images_max = json_field(d, "val_images_max", c.val_images_max, where_data);
+  c.exclude_flags = json_field(d, "exclude_flags", c.exclude_flags, where_data);
+  c.seed = json_field(j, "seed", c.seed, source);  // a negative seed is refused, not wrapped to 2^64-1
+  c.threads = json_field(j, "threads", c.threads, source);
   try {
-    c.schema = j.value("schema", c.schema);
-    c.model = j.value("model", c.model);
-    const nlohmann::json& d = j.at("data");
-    c.train_data = d.at("train").get<std::string>();
-    if (d.contains("val") && !d["val"].is_null()) c.val_data = d["val"].get<std::string>();
-    c.val_fraction = d.value("val_fraction", c.val_fraction);
-    c.val_images_max = d.value("val_images_max", c.val_images_max);
-    c.exclude_flags = d.value("exclude_flags", c.exclude_flags);
-    c.seed = j.value("seed", c.seed);
-    c.threads = j.value("threads", c.threads);
-    const nlohmann::json st = j.value("stages", nlohmann::json::object());
+    const nlohmann::json st = json_field(j, "stages", nlohmann::json::object(), source);
     for (const auto& [key, value] : st.items())
       SM_CHECK(key == "detect" || key == "coarse" || key == "refine", source << ": stages: unknown stage '" << key << "' (detect, coarse, refine)");
     c.detect = stage_options_from_json(st.value("detect", nlohmann::json()), c.detect, source + ": stages.detect");
