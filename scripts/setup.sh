@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything spinemark needs to build, test and run on Debian 12 (run as root).
-# Product dependencies: compiler, CMake, Eigen, stb, nlohmann-json, CLI11, doctest, DCMTK, OpenMP.
+# Product dependencies: compiler, CMake, Eigen, libpng, libjpeg-turbo, stb, nlohmann-json, CLI11,
+# doctest, DCMTK, OpenMP.
 # Developer-only extras (golden fixtures, peer benchmark): python3-torch, python3-numpy,
 # installed only with --dev. The product never needs them.
 set -euo pipefail
 dev=0
 for a in "$@"; do case "$a" in --dev) dev=1 ;; esac; done
 # chromium: tests/test_report.cpp opens the evaluation report headless to check that it renders.
-pkgs=(build-essential cmake pkg-config git libeigen3-dev libstb-dev doctest-dev
+pkgs=(build-essential cmake pkg-config git libeigen3-dev libpng-dev libjpeg62-turbo-dev libstb-dev doctest-dev
       nlohmann-json3-dev libcli11-dev libdcmtk-dev libomp-dev chromium)
 [ "$dev" = 1 ] && pkgs+=(python3-torch python3-numpy)
 missing=()

@@ -11,12 +11,18 @@
 //   4. polarity: MONOCHROME1 is inverted so that, as in MONOCHROME2, dense (bone) is bright.
 // Colour images are converted to luminance; multi-frame files give their first frame.
 #include "train/image_io.h"
+#include "train/image_decode.h"
 
 #ifdef SPINEMARK_DICOM
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmimage/diregist.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
@@ -24,6 +30,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #endif
@@ -54,6 +61,20 @@ void dicom_codecs_register() {
   });
 }
 
+// A transfer syntax we can decode: uncompressed, or compressed with a registered decoder (JPEG,
+// JPEG-LS, RLE). DCMTK itself would only say "Missing attribute" for, say, JPEG 2000.
+void dicom_xfer_check(const std::string& path, E_TransferSyntax xfer) {
+  if (xfer == EXS_Unknown) image_fail(path, "DICOM file with an unknown transfer syntax (cannot tell how its pixels are encoded)");
+  DcmXfer x(xfer);
+  if (x.isEncapsulated() && !DcmCodecList::canChangeCoding(xfer, EXS_LittleEndianExplicit))
+    image_fail(path, std::string("unsupported DICOM transfer syntax: ") + x.getXferName() + " (" + x.getXferID() +
+                         "); spinemark reads uncompressed, RLE, JPEG and JPEG-LS DICOM");
+}
+
+// Pixel spacing in mm as a radiograph can have it; anything else (inf from "1e999", 1e-300, 0,
+// negative) is a damaged or meaningless value and is treated as absent.
+bool spacing_sane(double mm) { return std::isfinite(mm) && mm >= 1e-4 && mm <= 1e3; }
+
 struct DicomHeader {
   int width = 0, height = 0, bits = 0, frames = 1;
   std::optional<std::array<double, 2>> spacing;
@@ -67,6 +88,7 @@ DicomHeader dicom_header_load(const std::string& path, DcmFileFormat& file) {
   if (st.bad()) image_fail(path, std::string("corrupt or unreadable DICOM (") + st.text() + ")");
   DcmDataset* ds = file.getDataset();
   if (!ds || !ds->tagExists(DCM_PixelData)) image_fail(path, "DICOM file without pixel data (not an image)");
+  dicom_xfer_check(path, ds->getOriginalXfer());
   Uint16 rows = 0, cols = 0, bits = 0;
   if (ds->findAndGetUint16(DCM_Rows, rows).bad() || ds->findAndGetUint16(DCM_Columns, cols).bad() || !rows || !cols)
     image_fail(path, "DICOM file without valid Rows/Columns");
@@ -82,12 +104,39 @@ DicomHeader dicom_header_load(const std::string& path, DcmFileFormat& file) {
   // detector's. Both are "row spacing \ column spacing" in mm.
   for (const DcmTagKey& tag : {DCM_PixelSpacing, DCM_ImagerPixelSpacing}) {
     Float64 r = 0, c = 0;
-    if (ds->findAndGetFloat64(tag, r, 0).good() && ds->findAndGetFloat64(tag, c, 1).good() && r > 0 && c > 0) {
+    if (ds->findAndGetFloat64(tag, r, 0).good() && ds->findAndGetFloat64(tag, c, 1).good() && spacing_sane(r) &&
+        spacing_sane(c)) {
       h.spacing = std::array<double, 2>{r, c};
       break;
     }
   }
   return h;
+}
+
+// Rows/Columns must match the compressed JPEG frame: DCMTK would decode a smaller frame into an
+// image of the header's size, padded, without a word (issue 11 item 6).
+void dicom_frame_size_check(const std::string& path, DcmDataset* ds, E_TransferSyntax xfer, const DicomHeader& h) {
+  if (!DcmXfer(xfer).isEncapsulated()) return;
+  DcmElement* el = nullptr;
+  if (ds->findAndGetElement(DCM_PixelData, el).bad() || !el) return;
+  DcmPixelSequence* seq = nullptr;
+  if (static_cast<DcmPixelData*>(el)->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq) return;
+  DcmPixelItem* item = nullptr;  // item 0 is the offset table; item 1 starts the first frame
+  if (seq->card() < 2 || seq->getItem(item, 1).bad() || !item)
+    image_fail(path, "corrupt DICOM (compressed pixel data without any fragment)");
+  Uint8* frag = nullptr;
+  if (item->getUint8Array(frag).bad() || !frag) image_fail(path, "corrupt DICOM (cannot read the first pixel data fragment)");
+  const std::string b(reinterpret_cast<const char*>(frag), item->getLength());
+  if (b.compare(0, 2, "\xFF\xD8") != 0) return;  // not a JPEG family stream (RLE)
+  const JpegFrame f = jpeg_frame_find(path + " (DICOM pixel data)", [&b](uint64_t at, size_t n) {
+    return at >= b.size() ? std::string() : b.substr(size_t(at), n);
+  });
+  if (f.height != h.height)
+    image_fail(path, "DICOM Rows (" + std::to_string(h.height) + ") differ from the height of the compressed image (" +
+                         std::to_string(f.height) + "): the header or the pixel data is damaged");
+  if (f.width != h.width)
+    image_fail(path, "DICOM Columns (" + std::to_string(h.width) + ") differ from the width of the compressed image (" +
+                         std::to_string(f.width) + "): the header or the pixel data is damaged");
 }
 
 }  // namespace
@@ -112,6 +161,7 @@ Image dicom_read(const std::string& path, const ImageReadOptions& options) {
     image_fail(path, "image too large: " + std::to_string(h.width) + "x" + std::to_string(h.height) + " = " +
                          std::to_string(pixels) + " pixels, limit " + std::to_string(options.max_pixels));
   E_TransferSyntax xfer = file.getDataset()->getOriginalXfer();
+  dicom_frame_size_check(path, file.getDataset(), xfer, h);
   auto di = std::make_unique<DicomImage>(&file, xfer, CIF_UsePartialAccessToPixelData, 0, 1);
   if (di->getStatus() != EIS_Normal)
     image_fail(path, std::string("cannot decode DICOM pixel data (") + DicomImage::getString(di->getStatus()) + ")");
@@ -127,6 +177,8 @@ Image dicom_read(const std::string& path, const ImageReadOptions& options) {
   const int out_bits = std::clamp(h.bits, 8, 16);
   const void* px = di->getOutputData(out_bits, 0);
   if (!px) image_fail(path, "cannot render DICOM pixel data (truncated or corrupt)");
+  if (int(di->getWidth()) != h.width || int(di->getHeight()) != h.height)
+    image_fail(path, "DICOM pixel data decoded to a different size than Rows/Columns say");
   Image img(int(di->getWidth()), int(di->getHeight()));
   if (out_bits <= 8) {
     const auto* p = static_cast<const Uint8*>(px);

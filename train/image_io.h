@@ -1,6 +1,7 @@
-// Image input and output (issue 3, method.md §2.1 "Image info", §7.3): PNG 8/16-bit, JPEG, BMP
-// and PGM through stb_image; DICOM through DCMTK when built with it (SPINEMARK_DICOM). Every
-// failure is an sm::Error whose one-line message starts with the file's path and gives the reason.
+// Image input and output (issue 3, method.md §2.1 "Image info", §7.3): PNG 8/16-bit through
+// libpng, JPEG through libjpeg-turbo, PGM/PPM by hand, BMP through stb_image; DICOM through DCMTK
+// when built with it (SPINEMARK_DICOM). Every failure is an sm::Error whose one-line message
+// starts with the file's path and gives the cause (issue 11).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -24,15 +25,21 @@ struct ImageInfo {
   int width = 0;
   int height = 0;
   int bits = 8;        // bits per sample of the stored image (DICOM: Bits Stored)
-  std::optional<std::array<double, 2>> pixel_spacing_mm;  // (row, col); DICOM only
+  // (row, col); DICOM only, and only when finite and within 1e-4..1e3 mm (else absent)
+  std::optional<std::array<double, 2>> pixel_spacing_mm;
 };
+
+// How far image_info looks: `pixels` decodes the whole image (what image_read would do) and
+// fails whenever image_read would; `header` reads only the header bytes (fast, never the whole
+// file) and cannot see truncated or damaged pixel data.
+enum class ImageCheck { pixels, header };
 
 // Decodes one image to grayscale floats (colour images are converted to luminance). Values are
 // the stored sample values: 0..255 (8-bit), 0..65535 (16-bit), 0..2^bits-1 (DICOM, see
 // dicom_io.cpp). Throws sm::Error "<path>: <reason>" on any problem.
 Image image_read(const std::string& path, const ImageReadOptions& options = {});
-// Format, size, bit depth and pixel spacing from the header, without decoding pixels.
-ImageInfo image_info(const std::string& path);
+// Format, size, bit depth and pixel spacing; throws like image_read (see ImageCheck).
+ImageInfo image_info(const std::string& path, ImageCheck check = ImageCheck::pixels);
 // Format detected from the first bytes ("png", "jpeg", "bmp", "pgm", "dicom") or "" if unknown.
 std::string image_format_sniff(const std::string& head, const std::string& path);
 
