@@ -31,7 +31,7 @@ double image_height_get(const DatasetEntry& e) {
   const auto& x = e.annotation.extra;
   if (x.contains("image_size") && x["image_size"].is_array() && x["image_size"].size() == 2 && x["image_size"][1].is_number())
     return x["image_size"][1].get<double>();
-  return image_info(e.image_path).height;
+  return image_info(e.image_path, ImageCheck::header).height;
 }
 
 // "spinemark angles: <source>: <reason>", without repeating the source when the reason names it.

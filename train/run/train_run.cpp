@@ -152,7 +152,7 @@ Step1Validation step1_validation_make(const Run& r, const std::vector<DatasetEnt
     std::copy(s.image.begin(), s.image.end(), v.images.f32() + size_t(i) * v.w * v.h);
     v.targets.insert(v.targets.end(), s.targets.begin(), s.targets.end());
     v.mask.insert(v.mask.end(), s.visible.begin(), s.visible.end());
-    const ImageInfo info = image_info(val[size_t(i)].image_path);
+    const ImageInfo info = image_info(val[size_t(i)].image_path, ImageCheck::header);
     v.scale.push_back(letterbox_fit(info.width, info.height, v.w, v.h).scale);
   }
   return v;
