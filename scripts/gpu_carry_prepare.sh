@@ -37,6 +37,16 @@ if grep -rl 'set(_IMPORT_PREFIX "/usr")' "$dst" >/dev/null 2>&1; then
   grep -rl 'set(_IMPORT_PREFIX "/usr")' "$dst" >&2
   exit 1
 fi
+# PNG and JPEG input (train/png_read.cpp, train/jpeg_read.cpp): libpng, zlib and libjpeg-turbo
+# headers and Debian's static libraries, so the GPU machine needs none of them installed.
+for h in png.h pngconf.h pnglibconf.h zlib.h zconf.h jpeglib.h jerror.h jmorecfg.h x86_64-linux-gnu/jconfig.h; do
+  need "/usr/include/$h"
+  cp "/usr/include/$h" "$dst/include/"
+done
+for a in libpng16.a libz.a libjpeg.a; do
+  need "/usr/lib/x86_64-linux-gnu/$a"
+  cp "/usr/lib/x86_64-linux-gnu/$a" "$dst/lib/"
+done
 # stb: Debian's static library holds the implementations (else CMake compiles them itself).
 if [ -e /usr/lib/x86_64-linux-gnu/libstb.a ]; then cp /usr/lib/x86_64-linux-gnu/libstb.a "$dst/lib/"; fi
 

@@ -164,7 +164,10 @@ cmake -S . -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSPINEMARK_CUDA=O
   -DCMAKE_PREFIX_PATH="$carry" \
   -DEigen3_DIR="$carry/share/eigen3/cmake" -Ddoctest_DIR="$carry/lib/cmake/doctest" \
   -DCLI11_DIR="$carry/share/cmake/CLI11" -Dnlohmann_json_DIR="$carry/share/cmake/nlohmann_json" \
-  -DSTB_INCLUDE_DIR="$carry/include/stb" "${stb_lib[@]}" "${dep_args[@]}" >"$logs/configure.log" 2>&1
+  -DSTB_INCLUDE_DIR="$carry/include/stb" "${stb_lib[@]}" "${dep_args[@]}" \
+  -DPNG_PNG_INCLUDE_DIR="$carry/include" -DPNG_LIBRARY="$carry/lib/libpng16.a" \
+  -DZLIB_INCLUDE_DIR="$carry/include" -DZLIB_LIBRARY="$carry/lib/libz.a" \
+  -DJPEG_INCLUDE_DIR="$carry/include" -DJPEG_LIBRARY="$carry/lib/libjpeg.a" >"$logs/configure.log" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then
   tail -20 "$logs/configure.log"
