@@ -96,6 +96,14 @@ std::string millis(double ms) {
   return b;
 }
 
+// The first leaf's shape, "(8, 64, 128, 96)" without spaces.
+std::string shape_text(const OpInstance& inst) {
+  if (inst.leaves.empty()) return "-";
+  std::string s = "(";
+  for (int64_t d : inst.leaves[0].shape()) s += (s.size() > 1 ? "," : "") + std::to_string(d);
+  return s + ")";
+}
+
 int bench_run(const BenchConfig& cfg) {
   if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
   std::vector<Device> devices;
@@ -109,7 +117,8 @@ int bench_run(const BenchConfig& cfg) {
   if (devices.empty()) return 1;
   std::printf("op_bench: float32, timing shapes, median of %d reps after 1 warm-up, %d CPU threads%s%s\n", cfg.reps,
               omp_get_max_threads(), gpu_usable() ? "; cuda: " : "", gpu_usable() ? gpu_describe().c_str() : "");
-  std::printf("%-34s %-5s %12s %12s %12s %12s\n", "op", "dev", "fwd ms", "bwd ms", "fwd GFLOP/s", "bwd GFLOP/s");
+  std::printf("%-34s %-5s %-20s %10s %10s %12s %12s\n", "op", "dev", "first input", "fwd ms", "bwd ms", "fwd GFLOP/s",
+              "bwd GFLOP/s");
   int matched = 0;
   for (const OpCase& op : op_table()) {
     if (!cfg.filter.empty() && op.name.find(cfg.filter) == std::string::npos) continue;
@@ -125,7 +134,8 @@ int bench_run(const BenchConfig& cfg) {
       OpInstance inst = op.build(m);
       GpuModeGuard mode(false, false);  // the default (training) mode: TF32 where available
       const Timing t = op_time(op, inst, dev, cfg.reps);
-      std::printf("%-34s %-5s %12s %12s %12s %12s\n", op.name.c_str(), dname, millis(t.forward_ms).c_str(),
+      std::printf("%-34s %-5s %-20s %10s %10s %12s %12s\n", op.name.c_str(), dname, shape_text(inst).c_str(),
+                  millis(t.forward_ms).c_str(),
                   millis(t.backward_ms).c_str(), gflops(inst.flops_forward, t.forward_ms).c_str(),
                   gflops(inst.flops_backward, t.backward_ms).c_str());
       std::fflush(stdout);
