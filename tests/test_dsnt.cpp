@@ -1,13 +1,12 @@
 // DSNT: the reference values of method.md §4 (from the dsntnn library's own tests) as exact
-// unit tests, and a gradient check of every DSNT op and loss.
+// unit tests, shape errors and float32/float64 agreement. The gradient checks of every DSNT op and
+// loss are the op table's (tests/ops/op_table.h, run by tests/test_ops.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
 
-#include "autograd/gradcheck.h"
 #include "layers/dsnt.h"
 #include "layers/dsnt_losses.h"
-#include "layers/scalar_ops.h"
 #include "tensor/ops.h"
 #include "tensor/rng.h"
 
@@ -131,36 +130,6 @@ TEST_CASE("bad shapes give clear errors") {
   Var mu(Tensor::zeros({1, 2, 2}));
   CHECK_THROWS_WITH_AS(euclidean_loss(mu, Tensor::zeros({1, 3, 2})), doctest::Contains("target"), Error);
   CHECK_THROWS_AS(euclidean_loss(mu, Tensor::zeros({1, 2, 2}), Tensor::zeros({2, 2})), Error);
-}
-
-TEST_CASE("gradient checks: softmax, DSNT and every loss") {
-  Rng rng(11);
-  const Shape hs = {2, 3, 4, 5};
-  Tensor target = random_targets({2, 3, 2}, rng);
-  Tensor mask = Tensor::from_vector({2, 3}, std::vector<double>{1, 0, 1, 1, 1, 0});
-  struct Case {
-    const char* name;
-    std::function<Var(const Var&)> f;
-  };
-  std::vector<Case> cases = {
-      {"flat_softmax", [](const Var& z) { return flat_softmax(z); }},
-      {"dsnt", [](const Var& z) { return dsnt(z); }},
-      {"softmax+dsnt", [](const Var& z) { return dsnt(flat_softmax(z)); }},
-      {"euclidean", [&](const Var& z) { return euclidean_loss(dsnt(flat_softmax(z)), target, mask); }},
-      {"js", [&](const Var& z) { return js_regularizer(flat_softmax(z), target, 1.0, mask); }},
-      {"kl", [&](const Var& z) { return kl_regularizer(flat_softmax(z), target, 0.8, mask); }},
-      {"variance", [&](const Var& z) { return variance_regularizer(flat_softmax(z), 1.5, mask); }},
-      {"mse", [&](const Var& z) { return mse_loss(dsnt(flat_softmax(z)), target, mask); }},
-      {"l1", [&](const Var& z) { return l1_loss(dsnt(flat_softmax(z)), target); }},
-      {"scale", [&](const Var& z) { return scale(z, -2.5); }},
-  };
-  for (auto& c : cases) {
-    CAPTURE(c.name);
-    Var z = leaf(hs, rng, -2, 2);
-    GradcheckResult r = gradcheck([&] { return c.f(z); }, {z});
-    CHECK_MESSAGE(r.ok, r.report);
-    CHECK(r.checked == 120);
-  }
 }
 
 TEST_CASE("float32 and float64 agree") {
