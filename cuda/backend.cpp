@@ -115,6 +115,8 @@ class CudaBackend final : public DeviceBackend {
 
   std::string describe() const override { return device_describe(); }
   void strict_mode_set(bool on) override { cuda::strict_mode_set(on); }
+  bool strict_mode() const override { return cuda::strict_mode(); }
+  std::string memory_describe() const override { return cuda::memory_describe(); }
   bool tf32_active() const override { return cuda::tf32_active(); }
   void deterministic_mode_set(bool on) override { cuda::deterministic_mode_set(on); }
   bool deterministic_mode() const override { return cuda::deterministic_mode(); }

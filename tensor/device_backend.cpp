@@ -17,6 +17,9 @@ struct NoDeviceBackend final : DeviceBackend {
   void copy(void*, Device, const void*, Device, size_t) override { fail(); }
   void fill(Tensor&, double) override { fail(); }
   void synchronize() override {}
+  std::string describe() const override {
+    return "this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON on a machine with nvcc and cuDNN)";
+  }
 };
 bool g_forced_off = false;
 }  // namespace

@@ -26,11 +26,14 @@ struct DeviceBackend {
   // no TF32 tensor cores; deterministic: fixed algorithms among those the library reports as
   // deterministic. The CUDA backend defaults to TF32 allowed, deterministic on.
   virtual void strict_mode_set(bool /*on*/) {}
+  virtual bool strict_mode() const { return true; }
   virtual bool tf32_active() const { return false; }  // TF32 may be used now
   virtual void deterministic_mode_set(bool /*on*/) {}
   virtual bool deterministic_mode() const { return true; }
   // High-water mark of device memory handed out so far, in bytes.
   virtual size_t memory_peak_bytes() const { return 0; }
+  // Device memory per pool, one line each (printed at start by apps and tests).
+  virtual std::string memory_describe() const { return "no device memory"; }
 };
 
 DeviceBackend& device_backend();

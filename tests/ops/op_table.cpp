@@ -23,9 +23,6 @@
 #include "tensor/ops.h"
 #include "train/optimizer.h"
 
-#ifdef SPINEMARK_CUDA
-#include "cuda/backend.h"  // the GPU mode switches; see gpu_mode_set below
-#endif
 
 namespace sm::test {
 
@@ -458,8 +455,8 @@ double normalised_error(const Tensor& a, const Tensor& b) {
 }
 
 // ---- GPU modes ----------------------------------------------------------------------------------------
-// The only calls into cuda/ of the test support code: when tensor/device_backend.h gets
-// backend-neutral switches for strict and deterministic mode, they replace these bodies.
+// Through the backend-neutral switches of tensor/device_backend.h (a CPU-only build answers with
+// its defaults: nothing to switch).
 
 bool gpu_usable() {
   static const bool ok = [] {
@@ -472,27 +469,17 @@ bool gpu_usable() {
   return ok;
 }
 
-#ifdef SPINEMARK_CUDA
-std::string gpu_describe() { return cuda::device_describe(); }
-bool gpu_tf32_active() { return cuda::tf32_active(); }
+std::string gpu_describe() { return device_backend().describe(); }
+bool gpu_tf32_active() { return device_backend().tf32_active(); }
 void gpu_mode_set(bool strict, bool deterministic) {
-  cuda::strict_mode_set(strict);
-  cuda::deterministic_mode_set(deterministic);
+  device_backend().strict_mode_set(strict);
+  device_backend().deterministic_mode_set(deterministic);
 }
 void gpu_mode_get(bool& strict, bool& deterministic) {
-  strict = cuda::strict_mode();
-  deterministic = cuda::deterministic_mode();
+  strict = device_backend().strict_mode();
+  deterministic = device_backend().deterministic_mode();
 }
-std::string gpu_memory_describe() { return cuda::memory_describe(); }
-#else
-std::string gpu_describe() {
-  return "this spinemark was built without CUDA (configure with -DSPINEMARK_CUDA=ON on a machine with nvcc and cuDNN)";
-}
-bool gpu_tf32_active() { return false; }
-void gpu_mode_set(bool, bool) {}
-void gpu_mode_get(bool& strict, bool& deterministic) { strict = deterministic = true; }
-std::string gpu_memory_describe() { return "no GPU"; }
-#endif
+std::string gpu_memory_describe() { return device_backend().memory_describe(); }
 
 void gpu_synchronize() {
   if (gpu_usable()) device_backend().synchronize();
