@@ -9,6 +9,7 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSPINEMARK_CUDA=OFF
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
+bash scripts/deploy_check.sh   # the portable `deploy` preset: ldd, size, start-up time
 
 # The CUDA configuration must compile wherever nvcc and cuDNN exist (CI has them, no GPU):
 # its GPU tests skip with a message when no device is present.
