@@ -165,6 +165,9 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"seed": 1})", "data");
   fails(R"({"data": {"train": "x"}, "stages": {"refin": {}}})", "unknown stage 'refin'");
   fails(R"({"data": {"train": "x"}, "stages": {"detect": {"jitter": {}}}})", "unknown key 'jitter'");
+  // Found by fuzz/fuzz_run_config (fuzz/crashes/run_config/): a preset that is not a string
+  // escaped as a JSON library exception instead of an sm::Error naming the file.
+  fails(R"({"data": {"train": "x"}, "preset": {"detect": {}}})", "cfg.json: preset must be a string");
   // A step count without a budget trains exactly those steps (no wall-clock stop).
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);

@@ -62,6 +62,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
     SM_CHECK(key == "schema" || key == "preset" || key == "model" || key == "data" || key == "seed" || key == "threads" ||
                  key == "stages" || key == "augment" || key == "refine_intensity" || key == "jitter" || key == "comment",
              source << ": unknown key '" << key << "'");
+  SM_CHECK(!j.contains("preset") || j["preset"].is_string(), source << ": preset must be a string (small or paper)");
   TrainConfig c = train_config_default(j.value("preset", std::string("small")));
   try {
     c.schema = j.value("schema", c.schema);
