@@ -123,44 +123,48 @@ Reference& reference() {
 
 TEST_CASE("faults: SIGKILL at 20 seeded moments, each resumed, ends bit-identical to an uninterrupted run") {
   Reference& ref = reference();
-  const std::string run = ref.dir.file("killed");
   const double step_seconds = ref.seconds / kCheckpoints;
   Rng rng(20261202);
-  int killed = 0, attempts = 0;
-  for (; killed < 20 && attempts < 40; ++attempts) {
-    // A run killed before it wrote config.json has nothing to resume: it is started again.
-    const bool resume = fs::exists(fs::path(run) / "config.json");
-    std::vector<std::string> args = resume ? std::vector<std::string>{"--resume", "--out", run, "--no-eval"}
-                                           : std::vector<std::string>{"--config", ref.config, "--out", run, "--no-eval"};
-    // Every fourth kill lands within a step's time of the start (start-up, config and split
-    // writing, the checkpoint load); the others a random time, up to one and a half steps, after
-    // the attempt's first new checkpoint: in a step, a validation, a checkpoint write or a stage
-    // change. Waiting for a checkpoint makes every attempt progress whatever the machine's load;
-    // the run has more checkpoints (24) than kills that wait for one.
-    const bool early = attempts % 4 == 0;
-    const double delay = rng.uniform(0.0, early ? 1.0 : 1.5) * step_seconds;
-    const std::string before = checkpoints_signature(run);
-    const pid_t pid = train_start(args, ref.dir.file("killed.log"));
-    bool exited = false;
-    while (!early && !exited && checkpoints_signature(run) == before) {
-      int status = 0;
-      exited = ::waitpid(pid, &status, WNOHANG) == pid;
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
+  int killed = 0, attempts = 0, chains = 0;
+  // One run folder (a chain of kills and resumes) after another until 20 kills have landed: on a
+  // loaded machine a chain may reach its end first. Each chain must end bit-identical.
+  while (killed < 20 && attempts < 60) {
+    const std::string run = ref.dir.file("killed_" + std::to_string(chains++));
+    for (; killed < 20 && attempts < 60; ++attempts) {
+      // A run killed before it wrote config.json has nothing to resume: it is started again.
+      const bool resume = fs::exists(fs::path(run) / "config.json");
+      std::vector<std::string> args = resume ? std::vector<std::string>{"--resume", "--out", run, "--no-eval"}
+                                             : std::vector<std::string>{"--config", ref.config, "--out", run, "--no-eval"};
+      // Every fourth kill lands within a step's time of the start (start-up, config and split
+      // writing, the checkpoint load); the others a random time, up to a step, after the
+      // attempt's first new checkpoint: in a step, a validation, a checkpoint write or a stage
+      // change. Waiting for a checkpoint makes every attempt progress whatever the load.
+      const bool early = attempts % 4 == 0;
+      const double delay = rng.uniform(0.0, 1.0) * step_seconds;
+      const std::string before = checkpoints_signature(run);
+      const pid_t pid = train_start(args, ref.dir.file("killed.log"));
+      bool exited = false;
+      while (!early && !exited && checkpoints_signature(run) == before) {
+        int status = 0;
+        exited = ::waitpid(pid, &status, WNOHANG) == pid;
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
+      if (exited) break;  // this chain's run is complete: no moment is left to kill
+      std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+      ::kill(pid, SIGKILL);
+      const int rc = wait_exit(pid);
+      CAPTURE(attempts);
+      if (rc == -SIGKILL) ++killed;
+      else CHECK_MESSAGE(rc == 0, file_read_all(ref.dir.file("killed.log")));  // it finished first
     }
-    if (exited) break;  // the run is complete: no moment is left to kill
-    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
-    ::kill(pid, SIGKILL);
-    const int rc = wait_exit(pid);
-    CAPTURE(attempts);
-    if (rc == -SIGKILL) ++killed;
-    else CHECK_MESSAGE(rc == 0, file_read_all(ref.dir.file("killed.log")));  // it finished first
+    const int rc = wait_exit(train_start({"--resume", "--out", run, "--no-eval"}, ref.dir.file("killed.log")));
+    REQUIRE_MESSAGE(rc == 0, file_read_all(ref.dir.file("killed.log")));
+    for (const char* s : {"detect", "coarse", "refine"})
+      CHECK_MESSAGE(weights_bytes(run, s) == weights_bytes(ref.run, s), s);
   }
-  MESSAGE("reference run " << ref.seconds << " s; " << killed << " kills landed in a running program in " << attempts << " attempts");
+  MESSAGE("reference run " << ref.seconds << " s; " << killed << " kills landed in a running program in " << attempts
+                           << " attempts, " << chains << " run(s)");
   CHECK(killed == 20);
-  const int rc = wait_exit(train_start({"--resume", "--out", run, "--no-eval"}, ref.dir.file("killed.log")));
-  REQUIRE_MESSAGE(rc == 0, file_read_all(ref.dir.file("killed.log")));
-  for (const char* s : {"detect", "coarse", "refine"})
-    CHECK_MESSAGE(weights_bytes(run, s) == weights_bytes(ref.run, s), s);
 }
 
 TEST_CASE("faults: a full disk while a checkpoint is written leaves the previous one loadable; resume completes") {
