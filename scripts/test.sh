@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the test suite: installs the Debian packages, configures and
-# builds the CPU-only Release tree in build/, runs ctest; then, when nvcc and cuDNN are present,
+# builds the CPU-only Release tree in build/, runs ctest; the same with ASan + UBSan in
+# build-asan/ (RelWithDebInfo, fuzz corpora replayed too); then, when nvcc and cuDNN are present,
 # builds the CUDA configuration in build-cuda/ too (its GPU tests skip without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSPINEMARK_CUDA=OFF
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
 bash scripts/deploy_check.sh   # the portable `deploy` preset: ldd, size, start-up time
+
+# The same suite with AddressSanitizer and UndefinedBehaviorSanitizer (CPU only): every report
+# fails its test. It also replays the committed fuzz corpora and past crash inputs (fuzz/).
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINEMARK_CUDA=OFF -DSPINEMARK_SANITIZE=ON -DSPINEMARK_NATIVE=OFF
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j"$jobs" --timeout 1800)
 
 # The CUDA configuration must compile wherever nvcc and cuDNN exist (CI has them, no GPU):
 # its GPU tests skip with a message when no device is present.

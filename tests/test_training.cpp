@@ -173,6 +173,11 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"data": {"train": "x", "exclude_flags": ["a", 1]}})", "'exclude_flags'[1] must be a string");
   fails(R"({"data": {"train": "x", "val_fraction": "half"}})", "'val_fraction' must be a number");
   fails(R"({"data": {"train": "x"}, "jitter": {"widen": "x"}})", "cfg.json: jitter: refinement jitter: 'widen' must be a number");
+  // Found by fuzz/fuzz_run_config (fuzz/crashes/run_config/): a preset that is not a string
+  // escaped as a JSON library exception instead of an sm::Error naming the file; a huge number
+  // for a whole-number option was converted to int out of range (undefined behaviour).
+  fails(R"({"data": {"train": "x"}, "preset": {"detect": {}}})", "cfg.json: 'preset' must be a string");
+  fails(R"({"data": {"train": "x"}, "stages": {"coarse": {"batch": 4.4e65}}})", "stages.coarse.batch must be a whole number");
   // A step count without a budget trains exactly those steps (no wall-clock stop).
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);

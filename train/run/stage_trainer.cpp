@@ -140,6 +140,9 @@ StageOptions stage_options_from_json(const nlohmann::json& j, const StageOptions
     for (const auto& [key, value] : j.items()) {
       SM_CHECK(known.contains(key) || key == "comment",
                where << ": unknown key '" << key << "'");
+      // A whole-number option given 4.4e65 would be converted to int out of range (undefined).
+      SM_CHECK(key == "comment" || !known[key].is_number_integer() || value.is_number_integer(),
+               where << "." << key << " must be a whole number");
     }
     o.batch = j.value("batch", o.batch);
     o.steps = j.value("steps", o.steps);
