@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for N minutes (docs/reliability.md):
 #   scripts/fuzz.sh TARGET MINUTES          fuzz; new inputs go to build-fuzz/corpus/TARGET/
-#   scripts/fuzz.sh TARGET merge            add the inputs that reach new coverage to fuzz/corpus/TARGET/
+#   scripts/fuzz.sh TARGET merge            add the inputs that reach new coverage to tests/fuzz/corpus/TARGET/
 #   scripts/fuzz.sh TARGET MINUTES -fork=1 -ignore_crashes=1   extra libFuzzer flags: go on past a
 #                                           known finding (each one is still written as below)
 # Targets: safetensors image annotation schema run_config network_config checkpoint aasce.
@@ -19,11 +19,11 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 fi
 cmake --build "$build" -j"$(nproc)" --target "fuzz_$target"
 work="$build/corpus/$target"
-mkdir -p "$work" "$build/crashes/$target" "fuzz/corpus/$target"
+mkdir -p "$work" "$build/crashes/$target" "tests/fuzz/corpus/$target"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [ "$what" = merge ]; then
-  exec nice -n 19 "$build/bin/fuzz_$target" -merge=1 "fuzz/corpus/$target" "$work"
+  exec nice -n 19 "$build/bin/fuzz_$target" -merge=1 "tests/fuzz/corpus/$target" "$work"
 fi
 exec nice -n 19 "$build/bin/fuzz_$target" -max_total_time=$((what * 60)) -print_final_stats=1 -timeout=30 \
-  -rss_limit_mb=2560 -artifact_prefix="$build/crashes/$target/" "${@:3}" "$work" "fuzz/corpus/$target"
+  -rss_limit_mb=2560 -artifact_prefix="$build/crashes/$target/" "${@:3}" "$work" "tests/fuzz/corpus/$target"

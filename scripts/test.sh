@@ -13,7 +13,7 @@ cmake --build build -j"$jobs"
 bash scripts/deploy_check.sh   # the portable `deploy` preset: ldd, size, start-up time
 
 # The same suite with AddressSanitizer and UndefinedBehaviorSanitizer (CPU only): every report
-# fails its test. It also replays the committed fuzz corpora and past crash inputs (fuzz/).
+# fails its test. It also replays the committed fuzz corpora and past crash inputs (tests/fuzz/).
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPINEMARK_CUDA=OFF -DSPINEMARK_SANITIZE=ON -DSPINEMARK_NATIVE=OFF
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -173,7 +173,7 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"data": {"train": "x", "exclude_flags": ["a", 1]}})", "'exclude_flags'[1] must be a string");
   fails(R"({"data": {"train": "x", "val_fraction": "half"}})", "'val_fraction' must be a number");
   fails(R"({"data": {"train": "x"}, "jitter": {"widen": "x"}})", "cfg.json: jitter: refinement jitter: 'widen' must be a number");
-  // Found by fuzz/fuzz_run_config (fuzz/crashes/run_config/): a preset that is not a string
+  // Found by tests/fuzz/fuzz_run_config (tests/fuzz/crashes/run_config/): a preset that is not a string
   // escaped as a JSON library exception instead of an sm::Error naming the file; a huge number
   // for a whole-number option was converted to int out of range (undefined behaviour).
   fails(R"({"data": {"train": "x"}, "preset": {"detect": {}}})", "cfg.json: 'preset' must be a string");

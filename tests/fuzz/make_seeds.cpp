@@ -1,5 +1,5 @@
 // Writes the seed corpora of the fuzz targets into <out>/<target>/ (scripts/fuzz_seeds.sh runs
-// it into fuzz/corpus/). Every seed is made here from the project's own writers or written byte
+// it into tests/fuzz/corpus/). Every seed is made here from the project's own writers or written byte
 // by byte (DICOM, PGM), small and deterministic; nothing comes from ../shared/.
 #include <stb/stb_image_write.h>
 #include <unistd.h>
@@ -205,7 +205,7 @@ void seeds_aasce() {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: fuzz_seeds OUT_DIR (e.g. fuzz/corpus)\n");
+    std::fprintf(stderr, "usage: fuzz_seeds OUT_DIR (e.g. tests/fuzz/corpus)\n");
     return 2;
   }
   g_out = argv[1];

@@ -1,4 +1,4 @@
-// Shared pieces of the libFuzzer harnesses in fuzz/ (docs/reliability.md): the contract every
+// Shared pieces of the libFuzzer harnesses in tests/fuzz/ (docs/reliability.md): the contract every
 // reader promises (any bad input is an sm::Error naming the file, never another exception, a
 // crash or a sanitizer report), a scratch folder per process, and the checkpoint fixture that
 // the checkpoint harness and the seed generator must build identically.
