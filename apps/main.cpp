@@ -7,6 +7,7 @@
 
 #include "apps/command.h"
 #include "tensor/check.h"
+#include "tensor/host_memory.h"
 
 namespace sm::app {
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   // cleans up after (file_write_atomic removes its temporary file), not into SIGXFSZ killing
   // the process with a *.tmp.<pid> file left behind. Process-wide, for every command.
   std::signal(SIGXFSZ, SIG_IGN);
+  sm::host_memory_configure_for_reuse();  // tensors' storage reused across training steps
   CLI::App app{"spinemark: vertebral-corner localisation with 2-step DSNT, and spinal angles"};
   app.require_subcommand(1);
   auto& reg = sm::app::registry();

@@ -3,11 +3,27 @@
 
 #include <omp.h>
 
+#include <cstdlib>
+#include <cstring>
+
 namespace sm {
 
 namespace {
+// SPINEMARK_CPU_KERNELS=portable|scalar|avx2|avx512 (anything else: auto).
+CpuKernels cpu_kernels_from_env() {
+  const char* v = std::getenv("SPINEMARK_CPU_KERNELS");
+  if (!v) return CpuKernels::Auto;
+  if (!std::strcmp(v, "portable")) return CpuKernels::Portable;
+  if (!std::strcmp(v, "scalar")) return CpuKernels::Scalar;
+  if (!std::strcmp(v, "avx2")) return CpuKernels::Avx2;
+  if (!std::strcmp(v, "avx512")) return CpuKernels::Avx512;
+  return CpuKernels::Auto;
+}
+
 ExecContext& process_default() {
   static ExecContext ctx;  // never destroyed before the kernels that use it (function-local static)
+  static const bool from_env = (ctx.cpu_kernels = cpu_kernels_from_env(), true);
+  (void)from_env;
   return ctx;
 }
 thread_local ExecContext* t_current = nullptr;

@@ -13,6 +13,13 @@ namespace sm {
 // time with the threads inside the GEMM. Auto picks per call (see cpu/conv2d.cpp).
 enum class ConvThreading : int { Auto = 0, BatchSplit = 1, GemmThreads = 2 };
 
+// Which float32 matrix-multiply micro-kernels the CPU convolutions and linear layers use
+// (cpu/gemm.h): Auto = the fastest this CPU runs (AVX-512, else AVX2+FMA, else plain C++);
+// Portable = Eigen's GEMM, the reference every fast path is tested against; the others force
+// one family (falling back to the next one down when the CPU lacks it). float64 always uses
+// Eigen. SPINEMARK_CPU_KERNELS=portable|scalar|avx2|avx512 sets the process default.
+enum class CpuKernels : int { Auto = 0, Portable = 1, Scalar = 2, Avx2 = 3, Avx512 = 4 };
+
 struct KernelCounters {
   std::atomic<int64_t> conv2d_forward_macs{0};  // N·Cout·Ho·Wo·Cin·kh·kw per conv2d forward
 };
@@ -20,6 +27,7 @@ struct KernelCounters {
 struct ExecContext {
   int threads = 0;  // OpenMP threads for the kernels; 0 = OpenMP's current default
   ConvThreading conv_threading = ConvThreading::Auto;
+  CpuKernels cpu_kernels = CpuKernels::Auto;
   KernelCounters counters;
   // The thread count a kernel should use now: `threads`, or omp_get_max_threads() when 0.
   int threads_or_default() const;

@@ -1,4 +1,4 @@
-// CPU convolution kernels (contract: tensor/kernels/conv2d.h): im2col + Eigen GEMM per image,
+// CPU convolution kernels (contract: tensor/kernels/conv2d.h): im2col + GEMM per image,
 // forward and backward side by side; 1x1 stride-1 unpadded convs skip im2col. Per image n:
 //   col_n = im2col(x_n)                       (K, P)     K = Cin*kh*kw, P = Ho*Wo
 //   y_n   = W · col_n (+ b)                   (Cout, P)  W viewed as (Cout, K)
@@ -11,16 +11,20 @@
 // stored: the graph holds no im2col buffers, only per-thread scratch while a kernel runs.
 // Threads (exec_context()): with N >= threads, images are split over OpenMP threads (each with
 // its own scratch and its own dW partial, summed in thread order: deterministic for a fixed
-// thread count); otherwise images run one after another and Eigen's GEMM and im2col use the
-// threads.
+// thread count); otherwise images run one after another and the GEMM and im2col use the
+// threads. The GEMM is cpu/gemm.h's matmul: packed AVX-512/AVX2 micro-kernels for float32
+// (exec_context().cpu_kernels), Eigen for float64 and for the Portable reference.
 #include <omp.h>
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/kernels/context.h"
 #include "tensor/kernels/cpu/cpu_kernels.h"
+#include "tensor/kernels/cpu/gemm.h"
 
 namespace sm::cpu {
 
@@ -33,6 +37,7 @@ struct Geom {
   int64_t ho, wo;            // output (N, Cout, Ho, Wo)
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
   ConvThreading threading;
+  CpuKernels kernels;  // resolved (never Auto)
   int threads;
   int64_t k() const { return cin * kh * kw; }
   int64_t pix() const { return ho * wo; }
@@ -44,7 +49,7 @@ struct Geom {
 Geom geom_make(const kernels::Conv2dGeometry& g) {
   const ExecContext& ctx = exec_context();
   return {g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.out_h(), g.out_w(), g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-          g.dil_h, g.dil_w, ctx.conv_threading, ctx.threads_or_default()};
+          g.dil_h, g.dil_w, ctx.conv_threading, gemm_kernels_resolve(ctx.cpu_kernels), ctx.threads_or_default()};
 }
 
 template <class T> using MatR = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -127,6 +132,36 @@ int64_t tile_rows(const Geom& g, size_t elem) {
   return std::max<int64_t>(1, std::min<int64_t>(g.ho, rows));
 }
 
+// op(W) · B for every image of one kernel call: W (Cout, K), or Wᵀ (K, Cout) for the input
+// gradient. On the fast float32 path W is packed for the micro-kernel once per call and shared by
+// every image and thread; otherwise (float64, Portable) it is Eigen's GEMM (which packs per call).
+template <class T> class WeightProduct {
+ public:
+  WeightProduct(const Geom& g, const T* w, bool transposed)
+      : g_(g), w_(w), transposed_(transposed), m_(transposed ? g.k() : g.cout), inner_(transposed ? g.cout : g.k()) {
+    if constexpr (std::is_same_v<T, float>)
+      if (g.kernels != CpuKernels::Portable)
+        packed_ = pack_a(g.kernels, m_, inner_, transposed ? MatRef{w, 1, g.k()} : MatRef{w, g.k(), 1});
+  }
+  // C (M, n) (row stride ldc) = [C +] op(W) · B, B (inner, n) row-major with row stride ldb.
+  void run(const T* b, int64_t ldb, int64_t n, T* c, int64_t ldc, bool accumulate, int threads) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_.data) {
+        sgemm_packed(packed_, n, b_packer(MatRef{b, ldb, 1}), c, ldc, accumulate, threads);
+        return;
+      }
+    }
+    matmul(g_.kernels, transposed_, false, m_, n, inner_, w_, g_.k(), b, ldb, c, ldc, accumulate, threads);
+  }
+
+ private:
+  const Geom& g_;
+  const T* w_;
+  bool transposed_;
+  int64_t m_, inner_;
+  PackedA packed_;
+};
+
 bool batch_parallel(const Geom& g) {
   if (g.threading == ConvThreading::GemmThreads) return false;
   const int64_t n = g.n, t = g.threads;
@@ -139,17 +174,22 @@ bool batch_parallel(const Geom& g) {
 
 template <class T> void conv_forward(const Geom& g, const T* x, const T* w, const T* b, T* y) {
   const int64_t K = g.k(), P = g.pix(), rows = tile_rows(g, sizeof(T));
-  MapRC<T> wm(w, g.cout, K);  // (Cout, K)
+  // y_n[:, p0:p0+pt] (Cout, pt) = W (Cout, K) · B (K, pt), B with row stride ldb.
+  const WeightProduct<T> wprod(g, w, false);
+  auto w_times = [&](const T* bmat, int64_t ldb, int64_t pt, T* yout, int threads) {
+    wprod.run(bmat, ldb, pt, yout, P, false, threads);
+  };
+  const int inner = batch_parallel(g) ? 1 : g.threads;  // threads inside one image's GEMM
   auto one_image = [&](int64_t n, std::vector<T>& col) {
     const T* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W)
     MapR<T> yn(y + n * g.cout * P, g.cout, P);  // (Cout, P)
     if (g.direct()) {
-      yn.noalias() = wm * MapRC<T>(xn, K, P);
+      w_times(xn, P, P, yn.data(), inner);
     } else {
       for (int64_t oh0 = 0; oh0 < g.ho; oh0 += rows) {
         const int64_t oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
-        im2col(g, xn, col.data(), oh0, oh1);                               // (K, pt)
-        yn.middleCols(p0, pt).noalias() = wm * MapRC<T>(col.data(), K, pt);  // (Cout, pt)
+        im2col(g, xn, col.data(), oh0, oh1);          // (K, pt)
+        w_times(col.data(), pt, pt, yn.data() + p0, inner);  // (Cout, pt)
       }
     }
     if (b)
@@ -175,8 +215,8 @@ template <class T> void conv_forward(const Geom& g, const T* x, const T* w, cons
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tiles; ++t) {
           const int64_t oh0 = t * rows, oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
-          im2col(g, xn, col.data(), oh0, oh1);                               // (K, pt)
-          yn.middleCols(p0, pt).noalias() = wm * MapRC<T>(col.data(), K, pt);  // (Cout, pt)
+          im2col(g, xn, col.data(), oh0, oh1);       // (K, pt)
+          w_times(col.data(), pt, pt, yn.data() + p0, 1);  // (Cout, pt)
         }
       }
       if (b)
@@ -191,25 +231,28 @@ template <class T> void conv_forward(const Geom& g, const T* x, const T* w, cons
 // gy (N, Cout, P); dw (Cout, K) or null; dx (N, Cin, H, W) or null; db (Cout) or null.
 template <class T> void conv_backward(const Geom& g, const T* x, const T* w, const T* gy, T* dw, T* dx, T* db) {
   const int64_t K = g.k(), P = g.pix();
-  MapRC<T> wm(w, g.cout, K);  // (Cout, K)
   const int64_t rows = tile_rows(g, sizeof(T));
+  const int inner = batch_parallel(g) ? 1 : g.threads;  // threads inside one image's GEMMs
+  std::optional<WeightProduct<T>> wt;  // Wᵀ, for the input gradient
+  if (dx) wt.emplace(g, w, true);
   auto one_image = [&](int64_t n, std::vector<T>& col, std::vector<T>& dcol, MatR<T>* dw_acc) {
     const T* xn = x + n * g.cin * g.h * g.w;         // (Cin, H, W)
-    MapRC<T> gn(gy + n * g.cout * P, g.cout, P);     // (Cout, P)
+    const T* gn = gy + n * g.cout * P;               // (Cout, P)
     T* dxn = dx ? dx + n * g.cin * g.h * g.w : nullptr;  // (Cin, H, W)
     if (g.direct()) {
-      if (dw_acc) dw_acc->noalias() += gn * MapRC<T>(xn, K, P).transpose();  // (Cout, K)
-      if (dxn) MapR<T>(dxn, K, P).noalias() += wm.transpose() * gn;         // (Cin, H*W)
+      // dW (Cout, K) += g_n (Cout, P) · x_nᵀ (P, K);  dx_n (Cin, P) += Wᵀ (K, Cout) · g_n
+      if (dw_acc) matmul(g.kernels, false, true, g.cout, K, P, gn, P, xn, P, dw_acc->data(), K, true, inner);
+      if (dxn) wt->run(gn, P, P, dxn, P, true, inner);
       return;
     }
     for (int64_t oh0 = 0; oh0 < g.ho; oh0 += rows) {
       const int64_t oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
-      if (dw_acc) {
-        im2col(g, xn, col.data(), oh0, oh1);                                                 // (K, pt)
-        dw_acc->noalias() += gn.middleCols(p0, pt) * MapRC<T>(col.data(), K, pt).transpose();  // (Cout, K)
+      if (dw_acc) {  // dW (Cout, K) += g_n[:, p0:p0+pt] · colᵀ (pt, K)
+        im2col(g, xn, col.data(), oh0, oh1);  // (K, pt)
+        matmul(g.kernels, false, true, g.cout, K, pt, gn + p0, P, col.data(), pt, dw_acc->data(), K, true, inner);
       }
-      if (dxn) {
-        MapR<T>(dcol.data(), K, pt).noalias() = wm.transpose() * gn.middleCols(p0, pt);  // (K, pt)
+      if (dxn) {  // dcol (K, pt) = Wᵀ (K, Cout) · g_n[:, p0:p0+pt]
+        wt->run(gn + p0, P, pt, dcol.data(), pt, false, inner);
         col2im_add(g, dcol.data(), dxn, oh0, oh1);
       }
     }

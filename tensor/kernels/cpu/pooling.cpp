@@ -20,6 +20,21 @@ void max_pool2d_forward(const kernels::Pool2dGeometry& g, const Tensor& x, Tenso
       const T* plane = xp + nc * H * W;  // (H, W)
       for (int64_t oh = 0; oh < Ho; ++oh)
         for (int64_t ow = 0; ow < Wo; ++ow) {
+          const int64_t i0 = oh * s - pad, j0 = ow * s - pad;
+          if (i0 >= 0 && i0 + k <= H && j0 >= 0 && j0 + k <= W) {
+            // Window inside the plane (all but the border outputs): no bounds tests; the first
+            // element seeds the maximum, as `best < 0` does below.
+            int64_t best = i0 * W + j0;
+            T bv = plane[best];
+            for (int64_t i = i0; i < i0 + k; ++i)
+              for (int64_t j = j0; j < j0 + k; ++j) {
+                const T v = plane[i * W + j];
+                if (v > bv) bv = v, best = i * W + j;
+              }
+            yp[(nc * Ho + oh) * Wo + ow] = bv;
+            if (argmax) argmax[(nc * Ho + oh) * Wo + ow] = int32_t(best);
+            continue;
+          }
           int64_t best = -1;
           T bv = T(0);
           for (int64_t i = oh * s - pad, ie = i + k; i < ie; ++i) {
