@@ -143,6 +143,8 @@ template <class T> class WeightProduct {
       if (g.kernels != CpuKernels::Portable)
         packed_ = pack_a(g.kernels, m_, inner_, transposed ? MatRef{w, 1, g.k()} : MatRef{w, g.k(), 1});
   }
+  bool fast() const { return packed_.data != nullptr; }
+  const PackedA& packed() const { return packed_; }
   // C (M, n) (row stride ldc) = [C +] op(W) · B, B (inner, n) row-major with row stride ldb.
   void run(const T* b, int64_t ldb, int64_t n, T* c, int64_t ldc, bool accumulate, int threads) const {
     if constexpr (std::is_same_v<T, float>) {
@@ -172,10 +174,91 @@ bool batch_parallel(const Geom& g) {
   return t > 1 && n >= t && (n % t == 0 || n >= 4 * t);
 }
 
+// The GEMM's B packer for col_n = im2col(x_n) (K, P), read straight from the image: the packed
+// slivers are the only copy (no col_n buffer). dst[s][k][j] = col_n(k0 + k, j0 + s·nr + j).
+// A sliver's nr pixels are cut into runs within one output row (one run for most slivers, two
+// or three where it wraps); each run of one row kk = (c, ki, kj) is a strided read of one input
+// row, with zeros where the kernel reads padding.
+BPacker im2col_packer(const Geom& g, const float* xn) {
+  return [&g, xn](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+    struct Run {
+      int64_t oh, ow, len, at;  // output row, first column, length, offset in the sliver row
+    };
+    Run runs[64];
+    for (int64_t s = 0; s * nr < nc; ++s) {
+      const int64_t w = std::min<int64_t>(nr, nc - s * nr);
+      int nrun = 0;
+      for (int64_t p = j0 + s * nr, at = 0; at < w;) {
+        const int64_t oh = p / g.wo, ow = p % g.wo, len = std::min(w - at, g.wo - ow);
+        runs[nrun++] = {oh, ow, len, at};
+        p += len;
+        at += len;
+      }
+      float* d = dst + s * nr * kc;
+      int64_t c = k0 / (g.kh * g.kw), ki = (k0 / g.kw) % g.kh, kj = k0 % g.kw;
+      for (int64_t k = 0; k < kc; ++k, d += nr) {
+        const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
+        const float* plane = xn + c * g.h * g.w;
+        for (int r = 0; r < nrun; ++r) {
+          const Run& run = runs[r];
+          float* out = d + run.at;
+          const int64_t ih = run.oh * g.stride_h + off_h;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(out, out + run.len, 0.f);
+            continue;
+          }
+          const float* row = plane + ih * g.w;
+          const int64_t iw0 = run.ow * g.stride_w + off_w;  // input column of the run's first pixel
+          // Pixels i of the run with 0 <= iw0 + i·sw < W: [lo, hi).
+          int64_t lo, hi;
+          valid_range(iw0, g.stride_w, g.w, run.len, lo, hi);
+          for (int64_t i = 0; i < lo; ++i) out[i] = 0.f;
+          if (g.stride_w == 1) {
+            std::copy(row + iw0 + lo, row + iw0 + hi, out + lo);
+          } else {
+            for (int64_t i = lo; i < hi; ++i) out[i] = row[iw0 + i * g.stride_w];
+          }
+          for (int64_t i = hi; i < run.len; ++i) out[i] = 0.f;
+        }
+        for (int64_t j = w; j < nr; ++j) d[j] = 0.f;
+        if (++kj == g.kw) {  // next row of col: (c, ki, kj) in row-major order
+          kj = 0;
+          if (++ki == g.kh) ki = 0, ++c;
+        }
+      }
+    }
+  };
+}
+
+// The fast float32 forward: per image one GEMM, y_n (Cout, P) = W · col_n, with W packed once
+// and col_n packed straight from the image. Images over the threads when the batch splits
+// evenly, else each image's columns over the threads (batch-1 inference).
+void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>& wprod, const float* b, float* y) {
+  const int64_t P = g.pix();
+  auto one_image = [&](int64_t n, int threads) {
+    const float* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W)
+    float* yn = y + n * g.cout * P;                // (Cout, P)
+    const BPacker packer = g.direct() ? b_packer(MatRef{xn, P, 1}) : im2col_packer(g, xn);
+    sgemm_packed(wprod.packed(), P, packer, yn, P, false, threads);
+    if (b)
+      for (int64_t co = 0; co < g.cout; ++co)
+        for (int64_t p = 0; p < P; ++p) yn[co * P + p] += b[co];
+  };
+  if (batch_parallel(g)) {
+#pragma omp parallel for num_threads(g.threads) schedule(static)
+    for (int64_t n = 0; n < g.n; ++n) one_image(n, 1);
+  } else {
+    for (int64_t n = 0; n < g.n; ++n) one_image(n, g.threads);
+  }
+}
+
 template <class T> void conv_forward(const Geom& g, const T* x, const T* w, const T* b, T* y) {
   const int64_t K = g.k(), P = g.pix(), rows = tile_rows(g, sizeof(T));
   // y_n[:, p0:p0+pt] (Cout, pt) = W (Cout, K) · B (K, pt), B with row stride ldb.
   const WeightProduct<T> wprod(g, w, false);
+  if constexpr (std::is_same_v<T, float>) {
+    if (wprod.fast()) return conv_forward_fast(g, x, wprod, b, y);
+  }
   auto w_times = [&](const T* bmat, int64_t ldb, int64_t pt, T* yout, int threads) {
     wprod.run(bmat, ldb, pt, yout, P, false, threads);
   };
