@@ -230,16 +230,71 @@ BPacker im2col_packer(const Geom& g, const float* xn) {
   };
 }
 
+// The GEMM's B packer for col_nᵀ (P, K) (the weight gradient's right operand), read straight
+// from the image: dst[s][k][j] = col_n(j0 + s·nr + j, k0 + k), i.e. sliver column j is one row
+// kk = (c, ki, kj) of col_n over the pixels [k0, k0 + kc), cut into runs within output rows as
+// above. Reads go along input rows; writes are strided by nr (inside the L1-sized sliver).
+BPacker im2col_t_packer(const Geom& g, const float* xn) {
+  return [&g, xn](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+    struct Run {
+      int64_t oh, ow, len, at;
+    };
+    std::vector<Run> runs;
+    for (int64_t p = k0, at = 0; at < kc;) {
+      const int64_t oh = p / g.wo, ow = p % g.wo, len = std::min(kc - at, g.wo - ow);
+      runs.push_back({oh, ow, len, at});
+      p += len;
+      at += len;
+    }
+    for (int64_t s = 0; s * nr < nc; ++s) {
+      const int64_t w = std::min<int64_t>(nr, nc - s * nr);
+      float* d = dst + s * nr * kc;
+      for (int64_t j = 0; j < w; ++j) {
+        const int64_t kk = j0 + s * nr + j, c = kk / (g.kh * g.kw), ki = (kk / g.kw) % g.kh, kj = kk % g.kw;
+        const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
+        const float* plane = xn + c * g.h * g.w;
+        for (const Run& run : runs) {
+          float* out = d + run.at * nr + j;  // out[i·nr] = col_n(kk, first pixel of the run + i)
+          const int64_t ih = run.oh * g.stride_h + off_h;
+          if (ih < 0 || ih >= g.h) {
+            for (int64_t i = 0; i < run.len; ++i) out[i * nr] = 0.f;
+            continue;
+          }
+          const float* row = plane + ih * g.w;
+          const int64_t iw0 = run.ow * g.stride_w + off_w;
+          int64_t lo, hi;
+          valid_range(iw0, g.stride_w, g.w, run.len, lo, hi);
+          for (int64_t i = 0; i < lo; ++i) out[i * nr] = 0.f;
+          for (int64_t i = lo; i < hi; ++i) out[i * nr] = row[iw0 + i * g.stride_w];
+          for (int64_t i = hi; i < run.len; ++i) out[i * nr] = 0.f;
+        }
+      }
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = w; j < nr; ++j) d[k * nr + j] = 0.f;
+    }
+  };
+}
+
+// dW (Cout, K) += g_n (Cout, P) · col_nᵀ (P, K) on the fast float32 path: g_n packed as A, col_nᵀ
+// packed straight from the image (x_nᵀ itself for a direct 1×1 conv).
+void conv_dweight_fast(const Geom& g, const float* xn, const float* gn, float* dw, int threads) {
+  const int64_t P = g.pix(), K = g.k();
+  const PackedA ga = pack_a(g.kernels, g.cout, P, MatRef{gn, P, 1});
+  const BPacker packer = g.direct() ? b_packer(MatRef{xn, 1, P}) : im2col_t_packer(g, xn);
+  sgemm_packed(ga, K, packer, dw, K, true, threads);
+}
+
 // The fast float32 forward: per image one GEMM, y_n (Cout, P) = W · col_n, with W packed once
 // and col_n packed straight from the image. Images over the threads when the batch splits
 // evenly, else each image's columns over the threads (batch-1 inference).
-void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>& wprod, const float* b, float* y) {
+void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>& wprod, const float* b, float* y,
+                       bool accumulate = false) {
   const int64_t P = g.pix();
   auto one_image = [&](int64_t n, int threads) {
     const float* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W)
     float* yn = y + n * g.cout * P;                // (Cout, P)
     const BPacker packer = g.direct() ? b_packer(MatRef{xn, P, 1}) : im2col_packer(g, xn);
-    sgemm_packed(wprod.packed(), P, packer, yn, P, false, threads);
+    sgemm_packed(wprod.packed(), P, packer, yn, P, accumulate, threads);
     if (b)
       for (int64_t co = 0; co < g.cout; ++co)
         for (int64_t p = 0; p < P; ++p) yn[co * P + p] += b[co];
@@ -250,6 +305,42 @@ void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>
   } else {
     for (int64_t n = 0; n < g.n; ++n) one_image(n, g.threads);
   }
+}
+
+// The input gradient of a stride-1 conv is itself a stride-1 conv of the output gradient
+// (the transposed convolution): with W'[ci, co, i, j] = W[co, ci, kh-1-i, kw-1-j] (in and out
+// channels swapped, kernel turned 180°) and padding p' = d·(k-1) − p on each side,
+//   dx[ci, h, w] = Σ_{co,i,j} dy[co, h + p − d·i, w + p − d·j] · W[co, ci, i, j]
+//               = Σ_{co,i',j'} dy[co, h − p' + d·i', w − p' + d·j'] · W'[ci, co, i', j']
+// (i' = kh-1-i), which is conv(dy, W', p') evaluated on an (H, W) output. So it runs on the fast
+// forward path (one deep GEMM per image, K' = Cout·kh·kw) instead of Wᵀ·dy followed by col2im,
+// whose reduction is only Cout deep and whose scatter-add is a second pass over K×P.
+// Needs p ≤ d·(k−1) on both axes (every conv of our networks; else the col2im path runs).
+bool dx_as_conv_possible(const Geom& g) {
+  return g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= g.dilation_h * (g.kh - 1) &&
+         g.pad_w <= g.dilation_w * (g.kw - 1) && !g.direct();
+}
+
+// dx (N, Cin, H, W) += conv(dy, W', p') as above (float32, fast kernels).
+void conv_dinput_as_conv(const Geom& g, const float* w, const float* gy, float* dx) {
+  std::vector<float> wf(size_t(g.cin * g.cout * g.kh * g.kw));  // W' (Cin, Cout, kh, kw)
+  for (int64_t co = 0; co < g.cout; ++co)
+    for (int64_t ci = 0; ci < g.cin; ++ci)
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+          wf[size_t(((ci * g.cout + co) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j))] =
+              w[((co * g.cin + ci) * g.kh + i) * g.kw + j];
+  Geom t = g;  // the transposed conv's geometry: dy (N, Cout, Ho, Wo) → dx (N, Cin, H, W)
+  t.cin = g.cout;
+  t.h = g.ho;
+  t.w = g.wo;
+  t.cout = g.cin;
+  t.ho = g.h;
+  t.wo = g.w;
+  t.pad_h = g.dilation_h * (g.kh - 1) - g.pad_h;
+  t.pad_w = g.dilation_w * (g.kw - 1) - g.pad_w;
+  const WeightProduct<float> wprod(t, wf.data(), false);
+  conv_forward_fast(t, gy, wprod, nullptr, dx, true);
 }
 
 template <class T> void conv_forward(const Geom& g, const T* x, const T* w, const T* b, T* y) {
@@ -316,12 +407,24 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
   const int64_t K = g.k(), P = g.pix();
   const int64_t rows = tile_rows(g, sizeof(T));
   const int inner = batch_parallel(g) ? 1 : g.threads;  // threads inside one image's GEMMs
+  if constexpr (std::is_same_v<T, float>) {
+    if (dx && g.kernels != CpuKernels::Portable && dx_as_conv_possible(g)) {
+      conv_dinput_as_conv(g, w, gy, dx);
+      dx = nullptr;  // done: the loops below only compute dW (and db)
+    }
+  }
   std::optional<WeightProduct<T>> wt;  // Wᵀ, for the input gradient
   if (dx) wt.emplace(g, w, true);
   auto one_image = [&](int64_t n, std::vector<T>& col, std::vector<T>& dcol, MatR<T>* dw_acc) {
     const T* xn = x + n * g.cin * g.h * g.w;         // (Cin, H, W)
     const T* gn = gy + n * g.cout * P;               // (Cout, P)
     T* dxn = dx ? dx + n * g.cin * g.h * g.w : nullptr;  // (Cin, H, W)
+    if constexpr (std::is_same_v<T, float>) {
+      if (dw_acc && g.kernels != CpuKernels::Portable) {
+        conv_dweight_fast(g, xn, gn, dw_acc->data(), inner);
+        dw_acc = nullptr;  // done: the loops below only compute dx_n
+      }
+    }
     if (g.direct()) {
       // dW (Cout, K) += g_n (Cout, P) · x_nᵀ (P, K);  dx_n (Cin, P) += Wᵀ (K, Cout) · g_n
       if (dw_acc) matmul(g.kernels, false, true, g.cout, K, P, gn, P, xn, P, dw_acc->data(), K, true, inner);
