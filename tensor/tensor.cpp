@@ -205,8 +205,11 @@ void Tensor::fill_(double value) {
   dispatch_float(dtype_, [&](auto zero) {
     using T = decltype(zero);
     T* p = data<T>();
-    T v = T(value);
-    for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = v;
+    const T v = T(value);
+    const int64_t n = numel();
+    // Gradient buffers of a training step are tens of MB: fill them with every thread.
+#pragma omp parallel for schedule(static) if (n > (1 << 18))
+    for (int64_t i = 0; i < n; ++i) p[i] = v;
   });
 }
 

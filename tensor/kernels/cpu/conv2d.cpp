@@ -324,6 +324,7 @@ bool dx_as_conv_possible(const Geom& g) {
 // dx (N, Cin, H, W) += conv(dy, W', p') as above (float32, fast kernels).
 void conv_dinput_as_conv(const Geom& g, const float* w, const float* gy, float* dx) {
   std::vector<float> wf(size_t(g.cin * g.cout * g.kh * g.kw));  // W' (Cin, Cout, kh, kw)
+#pragma omp parallel for num_threads(g.threads) schedule(static) if (wf.size() > (1 << 16))
   for (int64_t co = 0; co < g.cout; ++co)
     for (int64_t ci = 0; ci < g.cin; ++ci)
       for (int64_t i = 0; i < g.kh; ++i)

@@ -108,7 +108,10 @@ void pack_b_strided(const MatRef& B, int64_t k0, int64_t kc, int64_t j0, int64_t
 
 // One KC slice of A: packed[s][k][i] = A(s·MR + i, k0 + k) for all M rows; rows past M are 0.
 template <int MR> void pack_a_slice(int64_t M, int64_t k0, int64_t kc, const MatRef& A, float* packed) {
-  for (int64_t s = 0; s * MR < M; ++s) {
+  // The conv weights (up to 2.4 M floats) are packed on the calling thread before the images are
+  // split over the threads: share that work too (each sliver is written by one thread).
+#pragma omp parallel for schedule(static) if (M * kc > (1 << 16))
+  for (int64_t s = 0; s < (M + MR - 1) / MR; ++s) {
     const int64_t is = s * MR, h = std::min<int64_t>(MR, M - is);
     float* dst = packed + s * MR * kc;
     if (A.rs == 1 && h == MR) {  // column-major A (Wᵀ): MR contiguous floats per k

@@ -43,7 +43,10 @@ void adam_step(const kernels::AdamStep& s, Tensor& p, const Tensor& g, Tensor& m
     const T l2 = s.decoupled ? T(0) : T(s.weight_decay);
     const T shrink = T(1.0 - s.lr * s.weight_decay);  // AdamW: p *= 1 − lr wd
     const bool decay = s.weight_decay != 0.0;
-    for (int64_t i = 0, n = p.numel(); i < n; ++i) {
+    const int64_t n = p.numel();
+    // Element-wise: threads change nothing in the result (no reduction).
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) {
       if (s.decoupled && decay) pp[i] = pp[i] * shrink;
       const T gi = (!s.decoupled && decay) ? gp[i] + l2 * pp[i] : gp[i];
       mp[i] = b1 * mp[i] + c1 * gi;
