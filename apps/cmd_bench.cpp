@@ -225,7 +225,8 @@ void bench_run(const BenchArgs& a) {
   const Device dev = bench_device(a.device);
   if (a.model == "all") {
     nlohmann::json env = {{"bench", "env"}, {"engine", "spinemark"}, {"threads", omp_get_max_threads()},
-                          {"steps", a.steps}, {"warmup", a.warmup}, {"device", a.device}};
+                          {"steps", a.steps}, {"warmup", a.warmup}, {"device", a.device},
+                          {"cpu_kernels", cpu_kernels_in_use()}};
     if (dev == Device::CUDA) {
       env["gpu"] = device_backend().describe();
       env["tf32"] = device_backend().tf32_active();

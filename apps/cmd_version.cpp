@@ -7,6 +7,7 @@
 #include "apps/command.h"
 #include "build_info.h"
 #include "tensor/device_backend.h"
+#include "tensor/kernels/context.h"
 #include "tensor/kernels/dispatch.h"
 
 namespace {
@@ -28,6 +29,8 @@ void version_print() {
   std::printf("  DICOM        : %s\n", dicom);
   std::printf("  Eigen        : %d.%d.%d\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
   std::printf("  CPU threads  : %d (OpenMP; set OMP_NUM_THREADS or --threads)\n", omp_get_max_threads());
+  std::printf("  CPU kernels  : %s (float32 conv GEMM, chosen at run time; SPINEMARK_CPU_KERNELS=portable|scalar|avx2|avx512)\n",
+              sm::cpu_kernels_in_use());
 }
 
 void version_setup(CLI::App& root) {

@@ -36,6 +36,10 @@ struct ExecContext {
 // The calling thread's current context (never null).
 ExecContext& exec_context();
 
+// The float32 GEMM micro-kernels the CPU convolutions use in the calling thread's context on this
+// CPU: "avx512", "avx2", "scalar" or "portable" (Eigen). (Defined in cpu/gemm.cpp.)
+const char* cpu_kernels_in_use();
+
 // Makes `ctx` the calling thread's context until the scope ends (scopes nest).
 class ExecScope {
  public:

@@ -231,6 +231,14 @@ const char* cpu_kernels_name(CpuKernels k) {
   return "?";
 }
 
+}  // namespace sm::cpu
+
+namespace sm {
+const char* cpu_kernels_in_use() { return cpu::cpu_kernels_name(cpu::gemm_kernels_resolve(exec_context().cpu_kernels)); }
+}  // namespace sm
+
+namespace sm::cpu {
+
 int gemm_nr(CpuKernels kernels) { return kernel_shape(kernels).nr; }
 
 PackedA pack_a(CpuKernels kernels, int64_t M, int64_t K, MatRef A) {
