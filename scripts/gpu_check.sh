@@ -281,6 +281,18 @@ else
   row "bench (ours, cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" "$(grep -c '^{' "$logs/bench_ours.jsonl") JSON lines, rc $rc"
   [ $rc -eq 0 ] || tail -5 "$logs/bench_ours.err"
 fi
+# Per-op GPU timings (the op table's op_bench) and the 2-step pipeline per image on the GPU.
+if ! over_budget 60; then
+  t=$(date +%s)
+  timeout "$(tmo 60)" "$build/bin/op_bench" --device cuda --reps 5 >"$logs/op_bench_cuda.txt" 2>&1
+  rc=$?
+  row "op_bench (cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" "$(grep -c ' cuda ' "$logs/op_bench_cuda.txt") ops timed, rc $rc"
+  t=$(date +%s)
+  timeout "$(tmo 60)" "$build/bin/spinemark" bench --device cuda --model pipeline --infer-reps 10 >"$logs/bench_pipeline_cuda.jsonl" 2>&1
+  rc=$?
+  row "bench pipeline (cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" \
+    "$(grep -o '"median_s":[0-9.e-]*' "$logs/bench_pipeline_cuda.jsonl" | head -2 | paste -sd ' ' -)"
+fi
 peer=""
 for p in "$root/.carry/bench/peer_torch.py" "$root/../shared/bench/peer_torch.py"; do [ -e "$p" ] && peer=$p && break; done
 if [ -z "$peer" ]; then
