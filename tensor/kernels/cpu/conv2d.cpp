@@ -230,20 +230,24 @@ BPacker im2col_packer(const Geom& g, const float* xn) {
   };
 }
 
-// The GEMM's B packer for col_nᵀ (P, K) (the weight gradient's right operand), read straight
-// from the image: dst[s][k][j] = col_n(j0 + s·nr + j, k0 + k), i.e. sliver column j is one row
-// kk = (c, ki, kj) of col_n over the pixels [k0, k0 + kc), cut into runs within output rows as
-// above. Reads go along input rows; writes are strided by nr (inside the L1-sized sliver).
-BPacker im2col_t_packer(const Geom& g, const float* xn) {
-  return [&g, xn](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+// The GEMM's B packer for the batch's colᵀ (N·P, K) (the weight gradient's right operand), read
+// straight from the images: row q = n·P + p is pixel p of image n, so that dW = Σ_n g_n · col_nᵀ
+// is one GEMM whose reduction runs over every pixel of the batch. dst[s][k][j] = col_n(j0 + s·nr
+// + j, p) for q = k0 + k: sliver column j is one row kk = (c, ki, kj) of col, over the pixels
+// [k0, k0 + kc) cut into runs within one output row of one image. Reads go along input rows;
+// writes are strided by nr (inside the L1-sized sliver).
+BPacker im2col_t_packer(const Geom& g, const float* x) {
+  return [&g, x](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
     struct Run {
+      const float* image;  // x_n
       int64_t oh, ow, len, at;
     };
     std::vector<Run> runs;
-    for (int64_t p = k0, at = 0; at < kc;) {
-      const int64_t oh = p / g.wo, ow = p % g.wo, len = std::min(kc - at, g.wo - ow);
-      runs.push_back({oh, ow, len, at});
-      p += len;
+    const int64_t P = g.pix();
+    for (int64_t q = k0, at = 0; at < kc;) {
+      const int64_t n = q / P, p = q % P, oh = p / g.wo, ow = p % g.wo, len = std::min(kc - at, g.wo - ow);
+      runs.push_back({x + n * g.cin * g.h * g.w, oh, ow, len, at});
+      q += len;
       at += len;
     }
     for (int64_t s = 0; s * nr < nc; ++s) {
@@ -252,15 +256,14 @@ BPacker im2col_t_packer(const Geom& g, const float* xn) {
       for (int64_t j = 0; j < w; ++j) {
         const int64_t kk = j0 + s * nr + j, c = kk / (g.kh * g.kw), ki = (kk / g.kw) % g.kh, kj = kk % g.kw;
         const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
-        const float* plane = xn + c * g.h * g.w;
         for (const Run& run : runs) {
-          float* out = d + run.at * nr + j;  // out[i·nr] = col_n(kk, first pixel of the run + i)
+          float* out = d + run.at * nr + j;  // out[i·nr] = col(kk, first pixel of the run + i)
           const int64_t ih = run.oh * g.stride_h + off_h;
           if (ih < 0 || ih >= g.h) {
             for (int64_t i = 0; i < run.len; ++i) out[i * nr] = 0.f;
             continue;
           }
-          const float* row = plane + ih * g.w;
+          const float* row = run.image + (c * g.h + ih) * g.w;
           const int64_t iw0 = run.ow * g.stride_w + off_w;
           int64_t lo, hi;
           valid_range(iw0, g.stride_w, g.w, run.len, lo, hi);
@@ -275,13 +278,16 @@ BPacker im2col_t_packer(const Geom& g, const float* xn) {
   };
 }
 
-// dW (Cout, K) += g_n (Cout, P) · col_nᵀ (P, K) on the fast float32 path: g_n packed as A, col_nᵀ
-// packed straight from the image (x_nᵀ itself for a direct 1×1 conv).
-void conv_dweight_fast(const Geom& g, const float* xn, const float* gn, float* dw, int threads) {
+// dW (Cout, K) += Σ_n g_n (Cout, P) · col_nᵀ (P, K) on the fast float32 path, as one GEMM over
+// the whole batch: A = [g_1 … g_N] (Cout, N·P) packed once, B = the batch's colᵀ packed straight
+// from the images, C = dW itself. Why one GEMM and not one per image: with a small image (8×8
+// pixels in refine's last stages) a per-image product is only P deep, and it would read and write
+// the whole dW (up to 9.4 MB) once per image: memory-bound. Threads split the columns of dW, so
+// there are no per-thread partial sums and the result is the same for any thread count.
+void conv_dweight_batched(const Geom& g, const float* x, const float* gy, float* dw) {
   const int64_t P = g.pix(), K = g.k();
-  const PackedA ga = pack_a(g.kernels, g.cout, P, MatRef{gn, P, 1});
-  const BPacker packer = g.direct() ? b_packer(MatRef{xn, 1, P}) : im2col_t_packer(g, xn);
-  sgemm_packed(ga, K, packer, dw, K, true, threads);
+  const PackedA ga = pack_a_batched(g.kernels, g.cout, P, g.n, gy);
+  sgemm_packed(ga, K, im2col_t_packer(g, x), dw, K, true, g.threads);
 }
 
 // The fast float32 forward: per image one GEMM, y_n (Cout, P) = W · col_n, with W packed once
@@ -414,18 +420,18 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
       dx = nullptr;  // done: the loops below only compute dW (and db)
     }
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (dw && g.kernels != CpuKernels::Portable) {
+      conv_dweight_batched(g, x, gy, dw);
+      dw = nullptr;  // done: the loops below compute dx (strided convs) and db only
+    }
+  }
   std::optional<WeightProduct<T>> wt;  // Wᵀ, for the input gradient
   if (dx) wt.emplace(g, w, true);
   auto one_image = [&](int64_t n, std::vector<T>& col, std::vector<T>& dcol, MatR<T>* dw_acc) {
     const T* xn = x + n * g.cin * g.h * g.w;         // (Cin, H, W)
     const T* gn = gy + n * g.cout * P;               // (Cout, P)
     T* dxn = dx ? dx + n * g.cin * g.h * g.w : nullptr;  // (Cin, H, W)
-    if constexpr (std::is_same_v<T, float>) {
-      if (dw_acc && g.kernels != CpuKernels::Portable) {
-        conv_dweight_fast(g, xn, gn, dw_acc->data(), inner);
-        dw_acc = nullptr;  // done: the loops below only compute dx_n
-      }
-    }
     if (g.direct()) {
       // dW (Cout, K) += g_n (Cout, P) · x_nᵀ (P, K);  dx_n (Cin, P) += Wᵀ (K, Cout) · g_n
       if (dw_acc) matmul(g.kernels, false, true, g.cout, K, P, gn, P, xn, P, dw_acc->data(), K, true, inner);

@@ -130,6 +130,27 @@ template <int MR> void pack_a_slice(int64_t M, int64_t k0, int64_t kc, const Mat
   }
 }
 
+// One KC slice of the batched A of pack_a_batched: columns q = n·P + p in [k0, k0 + kc), cut
+// at image boundaries into contiguous runs of one image's rows.
+template <int MR>
+void pack_a_batched_slice(int64_t M, int64_t P, const float* a, int64_t k0, int64_t kc, float* packed) {
+#pragma omp parallel for schedule(static) if (M * kc > (1 << 16))
+  for (int64_t s = 0; s < (M + MR - 1) / MR; ++s) {
+    const int64_t is = s * MR, h = std::min<int64_t>(MR, M - is);
+    float* dst = packed + s * MR * kc;
+    for (int64_t i = 0; i < h; ++i)
+      for (int64_t q = k0; q < k0 + kc;) {
+        const int64_t n = q / P, p = q % P, len = std::min(k0 + kc - q, P - p);
+        const float* src = a + (n * M + is + i) * P + p;
+        float* out = dst + (q - k0) * MR + i;
+        for (int64_t t = 0; t < len; ++t) out[t * MR] = src[t];
+        q += len;
+      }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t i = h; i < MR; ++i) dst[k * MR + i] = 0.f;
+  }
+}
+
 // One thread's share: C rows [r0, r1) (whole slivers, r1 may be M) × columns [c0, c1).
 template <int MR, int NR>
 void gemm_serial(MicroKernel kernel, const PackedA& A, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
@@ -258,6 +279,27 @@ PackedA pack_a(CpuKernels kernels, int64_t M, int64_t K, MatRef A) {
       case 6: pack_a_slice<6>(M, pc, kc, A, dst); break;
       default: pack_a_slice<8>(M, pc, kc, A, dst); break;
     }
+  }
+  return p;
+}
+
+PackedA pack_a_batched(CpuKernels kernels, int64_t M, int64_t P, int64_t N, const float* a) {
+  const KernelShape ks = kernel_shape(kernels);
+  PackedA p;
+  p.kernels = kernels;
+  p.m = M;
+  p.k = N * P;
+  p.mpad = (M + ks.mr - 1) / ks.mr * ks.mr;
+  const size_t n = size_t(std::max<int64_t>(1, p.mpad * p.k));
+  p.data.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)), &std::free);
+  if (!p.data) throw std::bad_alloc();
+  for (int64_t pc = 0; pc < p.k; pc += kKC) {
+    const int64_t kc = std::min(kKC, p.k - pc);
+    float* dst = p.data.get() + p.mpad * pc;
+    if (ks.mr == 6)
+      pack_a_batched_slice<6>(M, P, a, pc, kc, dst);
+    else
+      pack_a_batched_slice<8>(M, P, a, pc, kc, dst);
   }
   return p;
 }

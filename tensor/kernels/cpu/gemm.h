@@ -43,6 +43,9 @@ struct PackedA {
   std::shared_ptr<float> data;
 };
 PackedA pack_a(CpuKernels kernels, int64_t M, int64_t K, MatRef A);
+// A (M, N·P) = [a_1 … a_N] from a (N, M, P) array (one (M, P) block per image, side by side):
+// A(i, n·P + p) = a[(n·M + i)·P + p]. For the conv weight gradient's batch-wide product.
+PackedA pack_a_batched(CpuKernels kernels, int64_t M, int64_t P, int64_t N, const float* a);
 
 // Writes B rows [k0, k0+kc) × columns [j0, j0+nc) as nr-wide slivers: dst[s·nr·kc + k·nr + j] =
 // B(k0 + k, j0 + s·nr + j), zero for the columns of the last sliver past nc.
