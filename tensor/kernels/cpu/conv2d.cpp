@@ -174,31 +174,33 @@ bool batch_parallel(const Geom& g) {
   return t > 1 && n >= t && (n % t == 0 || n >= 4 * t);
 }
 
-// The GEMM's B packer for col_n = im2col(x_n) (K, P), read straight from the image: the packed
-// slivers are the only copy (no col_n buffer). dst[s][k][j] = col_n(k0 + k, j0 + s·nr + j).
-// A sliver's nr pixels are cut into runs within one output row (one run for most slivers, two
-// or three where it wraps); each run of one row kk = (c, ki, kj) is a strided read of one input
-// row, with zeros where the kernel reads padding.
-BPacker im2col_packer(const Geom& g, const float* xn) {
-  return [&g, xn](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+// The GEMM's B packer for the batch's col = [col_1 … col_N] (K, N·P), read straight from the
+// images: the packed slivers are the only copy (no col buffer). Column q = n·P + p is pixel p of
+// image n; dst[s][k][j] = col(k0 + k, j0 + s·nr + j). A sliver's nr pixels are cut into runs
+// within one output row of one image (one run for most slivers, two or three where it wraps);
+// each run of one row kk = (c, ki, kj) is a strided read of one input row, with zeros where the
+// kernel reads padding.
+BPacker im2col_packer(const Geom& g, const float* x) {
+  return [&g, x](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
     struct Run {
+      const float* image;                  // x_n
       int64_t oh, ow, len, at;  // output row, first column, length, offset in the sliver row
     };
     Run runs[64];
+    const int64_t P = g.pix();
     for (int64_t s = 0; s * nr < nc; ++s) {
       const int64_t w = std::min<int64_t>(nr, nc - s * nr);
       int nrun = 0;
-      for (int64_t p = j0 + s * nr, at = 0; at < w;) {
-        const int64_t oh = p / g.wo, ow = p % g.wo, len = std::min(w - at, g.wo - ow);
-        runs[nrun++] = {oh, ow, len, at};
-        p += len;
+      for (int64_t q = j0 + s * nr, at = 0; at < w;) {
+        const int64_t n = q / P, p = q % P, oh = p / g.wo, ow = p % g.wo, len = std::min(w - at, g.wo - ow);
+        runs[nrun++] = {x + n * g.cin * g.h * g.w, oh, ow, len, at};
+        q += len;
         at += len;
       }
       float* d = dst + s * nr * kc;
       int64_t c = k0 / (g.kh * g.kw), ki = (k0 / g.kw) % g.kh, kj = k0 % g.kw;
       for (int64_t k = 0; k < kc; ++k, d += nr) {
         const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
-        const float* plane = xn + c * g.h * g.w;
         for (int r = 0; r < nrun; ++r) {
           const Run& run = runs[r];
           float* out = d + run.at;
@@ -207,7 +209,7 @@ BPacker im2col_packer(const Geom& g, const float* xn) {
             std::fill(out, out + run.len, 0.f);
             continue;
           }
-          const float* row = plane + ih * g.w;
+          const float* row = run.image + (c * g.h + ih) * g.w;
           const int64_t iw0 = run.ow * g.stride_w + off_w;  // input column of the run's first pixel
           // Pixels i of the run with 0 <= iw0 + i·sw < W: [lo, hi).
           int64_t lo, hi;
@@ -290,26 +292,37 @@ void conv_dweight_batched(const Geom& g, const float* x, const float* gy, float*
   sgemm_packed(ga, K, im2col_t_packer(g, x), dw, K, true, g.threads);
 }
 
-// The fast float32 forward: per image one GEMM, y_n (Cout, P) = W · col_n, with W packed once
-// and col_n packed straight from the image. Images over the threads when the batch splits
-// evenly, else each image's columns over the threads (batch-1 inference).
+// The fast float32 forward. Small images (P < 1024 pixels) or a batch that does not split over
+// the threads: one GEMM for the whole batch, y (Cout, N·P) = W · col with W packed once, col
+// packed straight from the images, and C mapped back onto y's (N, Cout, P) layout (CMap: one
+// P-column block per image); threads split its columns (parts of one image for batch-1
+// inference). Why not one GEMM per image there: with 8×8 or 16×16 pixels (the last stages) each
+// would be only P columns wide and would stream all of W (up to 9.4 MB) once per image.
 void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>& wprod, const float* b, float* y,
                        bool accumulate = false) {
   const int64_t P = g.pix();
-  auto one_image = [&](int64_t n, int threads) {
-    const float* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W)
-    float* yn = y + n * g.cout * P;                // (Cout, P)
-    const BPacker packer = g.direct() ? b_packer(MatRef{xn, P, 1}) : im2col_packer(g, xn);
-    sgemm_packed(wprod.packed(), P, packer, yn, P, accumulate, threads);
-    if (b)
-      for (int64_t co = 0; co < g.cout; ++co)
-        for (int64_t p = 0; p < P; ++p) yn[co * P + p] += b[co];
-  };
-  if (batch_parallel(g)) {
+  if (P >= 1024 && batch_parallel(g)) {
+    // Large images: one GEMM per image, whole images per thread (a 1×1 stride-1 conv reads x_n
+    // rows as they are). Batching them measured no faster, and this keeps each image's B panel
+    // to itself.
 #pragma omp parallel for num_threads(g.threads) schedule(static)
-    for (int64_t n = 0; n < g.n; ++n) one_image(n, 1);
+    for (int64_t n = 0; n < g.n; ++n) {
+      const float* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W)
+      const Geom one = [&] {
+        Geom t = g;
+        t.n = 1;
+        return t;
+      }();
+      const BPacker packer = g.direct() ? b_packer(MatRef{xn, P, 1}) : im2col_packer(one, xn);
+      sgemm_packed(wprod.packed(), P, packer, y + n * g.cout * P, P, accumulate, 1);
+    }
   } else {
-    for (int64_t n = 0; n < g.n; ++n) one_image(n, g.threads);
+    sgemm_packed(wprod.packed(), g.n * P, im2col_packer(g, x), CMap{y, P, P, g.cout * P}, accumulate, g.threads);
+  }
+  if (b) {
+#pragma omp parallel for num_threads(g.threads) schedule(static) if (g.n * g.cout * P > (1 << 16))
+    for (int64_t nc = 0; nc < g.n * g.cout; ++nc)
+      for (int64_t p = 0; p < P; ++p) y[nc * P + p] += b[nc % g.cout];
   }
 }
 

@@ -154,8 +154,9 @@ void pack_a_batched_slice(int64_t M, int64_t P, const float* a, int64_t k0, int6
 // One thread's share: C rows [r0, r1) (whole slivers, r1 may be M) × columns [c0, c1).
 template <int MR, int NR>
 void gemm_serial(MicroKernel kernel, const PackedA& A, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
-                 const BPacker& B, float* C, int64_t ldc, bool accumulate) {
+                 const BPacker& B, const CMap& C, bool accumulate) {
   thread_local Scratch b_scratch;
+  const int64_t ldc = C.ldc;
   float* bp = b_scratch.get(size_t(kKC) * ((kNC + NR - 1) / NR * NR));
   alignas(64) float edge[MR * NR];
   const float* apack = A.data.get();
@@ -175,13 +176,15 @@ void gemm_serial(MicroKernel kernel, const PackedA& A, int64_t r0, int64_t r1, i
           for (int64_t ir = ic; ir < ie; ir += MR) {
             const float* as = aslice + ir * kc;  // sliver ir/MR: at (ir/MR)·MR·kc
             const int64_t h = std::min<int64_t>(MR, A.m - ir);
-            float* c = C + ir * ldc + jc + jr;
-            if (h == MR && w == NR) {
-              kernel(kc, as, bs, c, ldc, add);
-            } else {  // edge block: compute the whole MR×NR, keep the valid h×w
+            const int64_t q0 = jc + jr, b0 = q0 / C.block;  // first column, its block
+            if (h == MR && w == NR && (q0 + NR - 1) / C.block == b0) {
+              kernel(kc, as, bs, C.c + b0 * C.block_stride + ir * ldc + (q0 - b0 * C.block), ldc, add);
+            } else {  // edge or block-straddling: compute the whole MR×NR, keep the valid h×w
               kernel(kc, as, bs, edge, NR, false);
-              for (int64_t i = 0; i < h; ++i)
-                for (int64_t j = 0; j < w; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + edge[i * NR + j] : edge[i * NR + j];
+              for (int64_t j = 0; j < w; ++j) {
+                float* cj = C.at(ir, q0 + j);
+                for (int64_t i = 0; i < h; ++i) cj[i * ldc] = add ? cj[i * ldc] + edge[i * NR + j] : edge[i * NR + j];
+              }
             }
           }
         }
@@ -191,12 +194,13 @@ void gemm_serial(MicroKernel kernel, const PackedA& A, int64_t r0, int64_t r1, i
 }
 
 template <int MR, int NR>
-void gemm_threads(MicroKernel kernel, const PackedA& A, int64_t N, const BPacker& B, float* C, int64_t ldc,
-                  bool accumulate, int threads) {
+void gemm_threads(MicroKernel kernel, const PackedA& A, int64_t N, const BPacker& B, const CMap& C, bool accumulate,
+                  int threads) {
   const int64_t M = A.m;
   if (A.k == 0) {  // A·B = 0
     if (!accumulate)
-      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t q = 0; q < N; ++q) *C.at(i, q) = 0.f;
     return;
   }
   // Split C into `parts` column ranges (rows when C is narrow), whole slivers each, one per
@@ -206,16 +210,16 @@ void gemm_threads(MicroKernel kernel, const PackedA& A, int64_t N, const BPacker
   const int64_t slivers = by_cols ? col_slivers : row_slivers;
   const int parts = int(std::min<int64_t>(threads, slivers));
   if (parts <= 1 || omp_in_parallel()) {
-    gemm_serial<MR, NR>(kernel, A, 0, M, 0, N, B, C, ldc, accumulate);
+    gemm_serial<MR, NR>(kernel, A, 0, M, 0, N, B, C, accumulate);
     return;
   }
 #pragma omp parallel for num_threads(parts) schedule(static)
   for (int p = 0; p < parts; ++p) {
     const int64_t s0 = slivers * p / parts, s1 = slivers * (p + 1) / parts;
     if (by_cols)
-      gemm_serial<MR, NR>(kernel, A, 0, M, s0 * NR, std::min(N, s1 * NR), B, C, ldc, accumulate);
+      gemm_serial<MR, NR>(kernel, A, 0, M, s0 * NR, std::min(N, s1 * NR), B, C, accumulate);
     else
-      gemm_serial<MR, NR>(kernel, A, s0 * MR, std::min(M, s1 * MR), 0, N, B, C, ldc, accumulate);
+      gemm_serial<MR, NR>(kernel, A, s0 * MR, std::min(M, s1 * MR), 0, N, B, C, accumulate);
   }
 }
 
@@ -311,12 +315,16 @@ BPacker b_packer(MatRef B) {
 }
 
 void sgemm_packed(const PackedA& A, int64_t N, const BPacker& B, float* C, int64_t ldc, bool accumulate, int threads) {
+  sgemm_packed(A, N, B, CMap{C, ldc}, accumulate, threads);
+}
+
+void sgemm_packed(const PackedA& A, int64_t N, const BPacker& B, const CMap& C, bool accumulate, int threads) {
   if (A.m <= 0 || N <= 0) return;
   const KernelShape ks = kernel_shape(A.kernels);
   switch (A.kernels) {
-    case CpuKernels::Avx512: return gemm_threads<8, 32>(ks.fn, A, N, B, C, ldc, accumulate, threads);
-    case CpuKernels::Avx2: return gemm_threads<6, 16>(ks.fn, A, N, B, C, ldc, accumulate, threads);
-    default: return gemm_threads<8, 16>(ks.fn, A, N, B, C, ldc, accumulate, threads);
+    case CpuKernels::Avx512: return gemm_threads<8, 32>(ks.fn, A, N, B, C, accumulate, threads);
+    case CpuKernels::Avx2: return gemm_threads<6, 16>(ks.fn, A, N, B, C, accumulate, threads);
+    default: return gemm_threads<8, 16>(ks.fn, A, N, B, C, accumulate, threads);
   }
 }
 

@@ -57,6 +57,18 @@ BPacker b_packer(MatRef B);
 // (it runs serially there anyway). Each element of C is summed in the same order for any thread
 // count: results do not depend on it.
 void sgemm_packed(const PackedA& A, int64_t N, const BPacker& B, float* C, int64_t ldc, bool accumulate, int threads);
+
+// Where the columns of C live when they are not one row-major matrix: column q of row i is at
+// c + (q / block)·block_stride + i·ldc + q % block. With a batch of images side by side (block =
+// P pixels, block_stride = one image's output), one GEMM writes every image's (Cout, P) output.
+struct CMap {
+  float* c;
+  int64_t ldc;
+  int64_t block = INT64_MAX;  // default: one block, a plain row-major C
+  int64_t block_stride = 0;
+  float* at(int64_t i, int64_t q) const { return c + (q / block) * block_stride + i * ldc + q % block; }
+};
+void sgemm_packed(const PackedA& A, int64_t N, const BPacker& B, const CMap& C, bool accumulate, int threads);
 void sgemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, bool accumulate,
            CpuKernels kernels, int threads);
 
