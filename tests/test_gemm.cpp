@@ -119,3 +119,26 @@ TEST_CASE("gemm: family resolution never picks what the CPU cannot run") {
   CHECK(int(gemm_kernels_resolve(CpuKernels::Avx2)) <= int(CpuKernels::Avx2));
   MESSAGE("fastest GEMM micro-kernel on this CPU: " << cpu_kernels_name(best));
 }
+
+TEST_CASE("gemm: C mapped onto per-image blocks (CMap), blocks that do not divide into slivers") {
+  // C (M, N·P) written into an (N, M, P) array: column q = n·P + p lands in image n's block.
+  // P = 37 makes slivers straddle two images (the edge path); 64 keeps them inside one.
+  Rng rng(13);
+  for (CpuKernels fam : families_here())
+    for (int64_t P : {37, 64}) {
+      CAPTURE(cpu_kernels_name(fam));
+      CAPTURE(P);
+      const int64_t M = 20, K = 70, N = 3;
+      const auto a = random_floats(size_t(M * K), rng), b = random_floats(size_t(K * N * P), rng);
+      std::vector<float> plain(size_t(M * N * P)), mapped(size_t(N * M * P), 7.f);
+      sgemm(M, N * P, K, MatRef{a.data(), K, 1}, MatRef{b.data(), N * P, 1}, plain.data(), N * P, false, fam, 1);
+      const PackedA pa = pack_a(fam, M, K, MatRef{a.data(), K, 1});
+      sgemm_packed(pa, N * P, b_packer(MatRef{b.data(), N * P, 1}), CMap{mapped.data(), P, P, M * P}, false, 2);
+      int64_t wrong = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t p = 0; p < P; ++p)
+            wrong += mapped[size_t((n * M + i) * P + p)] != plain[size_t(i * N * P + n * P + p)];
+      CHECK(wrong == 0);
+    }
+}
