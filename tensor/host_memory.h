@@ -1,10 +1,10 @@
 // How the C library's allocator treats the host tensors' storage (tensor.cpp allocates it with
 // aligned_alloc). A training step frees and re-allocates the same few hundred megabytes of
-// activations and gradients every step; by default glibc serves every block over 128 KiB..32 MiB
-// with its own mmap and returns it with munmap, so each step page-faults all of it in again
-// (the kernel zeroes every page: 10 % of a CPU training step, measured). Keeping freed blocks
-// in the heap lets the next step reuse them without faults, for a higher peak resident size
-// (+7 % on `bench --model detect`, still below PyTorch's; docs/performance.md).
+// activations and gradients every step; by default glibc gives large blocks their own mmap and
+// trims freed heap memory back to the kernel, so each step page-faults much of it in again (the
+// kernel zeroing every page). Keeping freed blocks in the heap lets the next step reuse them
+// without faults: `bench --model detect`'s training step went from 1.61-1.64 to 1.40-1.46 s,
+// for a higher peak resident size (+7 % in that trial, still below PyTorch's; docs/performance.md).
 #pragma once
 
 namespace sm {

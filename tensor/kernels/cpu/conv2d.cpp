@@ -1,19 +1,24 @@
-// CPU convolution kernels (contract: tensor/kernels/conv2d.h): im2col + GEMM per image,
-// forward and backward side by side; 1x1 stride-1 unpadded convs skip im2col. Per image n:
-//   col_n = im2col(x_n)                       (K, P)     K = Cin*kh*kw, P = Ho*Wo
-//   y_n   = W · col_n (+ b)                   (Cout, P)  W viewed as (Cout, K)
-// Backward, with g_n = dL/dy_n (Cout, P):
-//   dW   += Σ_n g_n · col_nᵀ                  (Cout, K)
-//   dx_n += col2im(Wᵀ · g_n)                  (Cin, H, W)  (col2im adds each column entry back
-//                                                          to the pixel it was copied from)
-//   db   += Σ_n Σ_p g_n[:, p]                 (Cout)
+// CPU convolution kernels (contract: tensor/kernels/conv2d.h), forward and backward side by side.
+// With col_n = im2col(x_n) (K, P), K = Cin·kh·kw, P = Ho·Wo, and g_n = dL/dy_n (Cout, P):
+//   y_n  = W · col_n (+ b)            (Cout, P)   W viewed as (Cout, K)
+//   dW  += Σ_n g_n · col_nᵀ           (Cout, K)
+//   dx_n += col2im(Wᵀ · g_n)          (Cin, H, W) (col2im adds each column entry back to the pixel
+//                                                  it was copied from)
+//   db  += Σ_n Σ_p g_n[:, p]          (Cout)
+// Two paths compute these:
+// - float32 with a fast GEMM family (exec_context().cpu_kernels, cpu/gemm.h): W packed once per
+//   call; im2col packed straight from the images into the GEMM's panels (no col buffer); the
+//   forward one GEMM per image for large images split evenly over the threads, else one over the
+//   whole batch; dW one GEMM over the whole batch (threads split its columns: no partial sums);
+//   dx of a stride-1 conv as the transposed convolution on the forward path (no col2im).
+// - float64 and the Portable family, the reference: per image, im2col tiles that stay in L2 and
+//   Eigen's GEMM (matmul_reference); with N >= threads images are split over OpenMP threads (each
+//   with its own scratch and dW partial, summed in thread order: deterministic for a fixed thread
+//   count), otherwise images run one after another and the GEMM and im2col use the threads.
+// On both paths a strided conv's dx is Wᵀ · g_n then col2im, and a 1×1 stride-1 conv (col_n = x_n,
+// no im2col at all) has dx_n += Wᵀ · g_n; Wᵀ is packed once per call on the fast path.
 // col_n is recomputed in backward from x (kept alive by the graph anyway) instead of being
-// stored: the graph holds no im2col buffers, only per-thread scratch while a kernel runs.
-// Threads (exec_context()): with N >= threads, images are split over OpenMP threads (each with
-// its own scratch and its own dW partial, summed in thread order: deterministic for a fixed
-// thread count); otherwise images run one after another and the GEMM and im2col use the
-// threads. The GEMM is cpu/gemm.h's matmul: packed AVX-512/AVX2 micro-kernels for float32
-// (exec_context().cpu_kernels), Eigen for float64 and for the Portable reference.
+// stored: the graph holds no im2col buffers.
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -153,7 +158,7 @@ template <class T> class WeightProduct {
         return;
       }
     }
-    matmul(g_.kernels, transposed_, false, m_, n, inner_, w_, g_.k(), b, ldb, c, ldc, accumulate, threads);
+    matmul_reference(transposed_, false, m_, n, inner_, w_, g_.k(), b, ldb, c, ldc, accumulate);
   }
 
  private:
@@ -307,13 +312,8 @@ void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>
     // to itself.
 #pragma omp parallel for num_threads(g.threads) schedule(static)
     for (int64_t n = 0; n < g.n; ++n) {
-      const float* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W)
-      const Geom one = [&] {
-        Geom t = g;
-        t.n = 1;
-        return t;
-      }();
-      const BPacker packer = g.direct() ? b_packer(MatRef{xn, P, 1}) : im2col_packer(one, xn);
+      const float* xn = x + n * g.cin * g.h * g.w;  // (Cin, H, W); columns [0, P) are image 0 of xn
+      const BPacker packer = g.direct() ? b_packer(MatRef{xn, P, 1}) : im2col_packer(g, xn);
       sgemm_packed(wprod.packed(), P, packer, y + n * g.cout * P, P, accumulate, 1);
     }
   } else {
@@ -428,15 +428,15 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
   const int64_t rows = tile_rows(g, sizeof(T));
   const int inner = batch_parallel(g) ? 1 : g.threads;  // threads inside one image's GEMMs
   if constexpr (std::is_same_v<T, float>) {
-    if (dx && g.kernels != CpuKernels::Portable && dx_as_conv_possible(g)) {
-      conv_dinput_as_conv(g, w, gy, dx);
-      dx = nullptr;  // done: the loops below only compute dW (and db)
-    }
-  }
-  if constexpr (std::is_same_v<T, float>) {
-    if (dw && g.kernels != CpuKernels::Portable) {
-      conv_dweight_batched(g, x, gy, dw);
-      dw = nullptr;  // done: the loops below compute dx (strided convs) and db only
+    if (g.kernels != CpuKernels::Portable) {
+      if (dx && dx_as_conv_possible(g)) {
+        conv_dinput_as_conv(g, w, gy, dx);
+        dx = nullptr;  // done: the loops below compute dx only for strided and 1×1 convs
+      }
+      if (dw) {
+        conv_dweight_batched(g, x, gy, dw);
+        dw = nullptr;  // done: the loops below leave dW alone
+      }
     }
   }
   std::optional<WeightProduct<T>> wt;  // Wᵀ, for the input gradient
@@ -447,7 +447,7 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
     T* dxn = dx ? dx + n * g.cin * g.h * g.w : nullptr;  // (Cin, H, W)
     if (g.direct()) {
       // dW (Cout, K) += g_n (Cout, P) · x_nᵀ (P, K);  dx_n (Cin, P) += Wᵀ (K, Cout) · g_n
-      if (dw_acc) matmul(g.kernels, false, true, g.cout, K, P, gn, P, xn, P, dw_acc->data(), K, true, inner);
+      if (dw_acc) matmul_reference(false, true, g.cout, K, P, gn, P, xn, P, dw_acc->data(), K, true);
       if (dxn) wt->run(gn, P, P, dxn, P, true, inner);
       return;
     }
@@ -455,7 +455,7 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
       const int64_t oh1 = std::min(g.ho, oh0 + rows), p0 = oh0 * g.wo, pt = (oh1 - oh0) * g.wo;
       if (dw_acc) {  // dW (Cout, K) += g_n[:, p0:p0+pt] · colᵀ (pt, K)
         im2col(g, xn, col.data(), oh0, oh1);  // (K, pt)
-        matmul(g.kernels, false, true, g.cout, K, pt, gn + p0, P, col.data(), pt, dw_acc->data(), K, true, inner);
+        matmul_reference(false, true, g.cout, K, pt, gn + p0, P, col.data(), pt, dw_acc->data(), K, true);
       }
       if (dxn) {  // dcol (K, pt) = Wᵀ (K, Cout) · g_n[:, p0:p0+pt]
         wt->run(gn + p0, P, pt, dcol.data(), pt, false, inner);

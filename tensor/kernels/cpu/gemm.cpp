@@ -264,43 +264,43 @@ const char* cpu_kernels_in_use() { return cpu::cpu_kernels_name(cpu::gemm_kernel
 
 namespace sm::cpu {
 
-int gemm_nr(CpuKernels kernels) { return kernel_shape(kernels).nr; }
+namespace {
 
-PackedA pack_a(CpuKernels kernels, int64_t M, int64_t K, MatRef A) {
-  const KernelShape ks = kernel_shape(kernels);
+// An empty PackedA of A (M, K) for `kernels`: sizes and the 64-byte aligned buffer.
+PackedA packed_a_alloc(CpuKernels kernels, int64_t M, int64_t K) {
   PackedA p;
   p.kernels = kernels;
   p.m = M;
   p.k = K;
-  p.mpad = (M + ks.mr - 1) / ks.mr * ks.mr;
+  const int mr = kernel_shape(kernels).mr;
+  p.mpad = (M + mr - 1) / mr * mr;
   const size_t n = size_t(std::max<int64_t>(1, p.mpad * K));
   p.data.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)), &std::free);
   if (!p.data) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+PackedA pack_a(CpuKernels kernels, int64_t M, int64_t K, MatRef A) {
+  PackedA p = packed_a_alloc(kernels, M, K);
   for (int64_t pc = 0; pc < K; pc += kKC) {
     const int64_t kc = std::min(kKC, K - pc);
     float* dst = p.data.get() + p.mpad * pc;
-    switch (ks.mr) {
-      case 6: pack_a_slice<6>(M, pc, kc, A, dst); break;
-      default: pack_a_slice<8>(M, pc, kc, A, dst); break;
-    }
+    if (kernel_shape(kernels).mr == 6)
+      pack_a_slice<6>(M, pc, kc, A, dst);
+    else
+      pack_a_slice<8>(M, pc, kc, A, dst);
   }
   return p;
 }
 
 PackedA pack_a_batched(CpuKernels kernels, int64_t M, int64_t P, int64_t N, const float* a) {
-  const KernelShape ks = kernel_shape(kernels);
-  PackedA p;
-  p.kernels = kernels;
-  p.m = M;
-  p.k = N * P;
-  p.mpad = (M + ks.mr - 1) / ks.mr * ks.mr;
-  const size_t n = size_t(std::max<int64_t>(1, p.mpad * p.k));
-  p.data.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)), &std::free);
-  if (!p.data) throw std::bad_alloc();
+  PackedA p = packed_a_alloc(kernels, M, N * P);
   for (int64_t pc = 0; pc < p.k; pc += kKC) {
     const int64_t kc = std::min(kKC, p.k - pc);
     float* dst = p.data.get() + p.mpad * pc;
-    if (ks.mr == 6)
+    if (kernel_shape(kernels).mr == 6)
       pack_a_batched_slice<6>(M, P, a, pc, kc, dst);
     else
       pack_a_batched_slice<8>(M, P, a, pc, kc, dst);

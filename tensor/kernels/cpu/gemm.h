@@ -33,7 +33,6 @@ struct MatRef {
 // family it cannot run → the best one below it. Portable stays Portable.
 CpuKernels gemm_kernels_resolve(CpuKernels want);
 const char* cpu_kernels_name(CpuKernels k);
-int gemm_nr(CpuKernels kernels);  // NR of the family's micro-kernel (columns per B sliver)
 
 // A (M, K) packed for `kernels` (a resolved fast family): for each KC slice of K, the MR-row
 // slivers of all of M, zero-padded to whole slivers. Read-only once made: share it freely.
@@ -72,13 +71,13 @@ void sgemm_packed(const PackedA& A, int64_t N, const BPacker& B, const CMap& C, 
 void sgemm(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc, bool accumulate,
            CpuKernels kernels, int threads);
 
-// The BLAS-style entry for the other CPU kernels: C (M, N) = [C +] op(A) · op(B), where A and B
-// are stored row-major with row strides lda, ldb and op transposes when ta / tb is set (A is
-// stored (M, K), or (K, M) when ta). float32 with a fast family → sgemm; float32 with Portable,
-// and float64 always → Eigen's GEMM (which threads itself outside parallel regions).
-void matmul(CpuKernels kernels, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda,
-            const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate, int threads);
-void matmul(CpuKernels kernels, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* a, int64_t lda,
-            const double* b, int64_t ldb, double* c, int64_t ldc, bool accumulate, int threads);
+// The reference product (Eigen's GEMM, which threads itself outside parallel regions): C (M, N)
+// = [C +] op(A) · op(B), A and B stored row-major with row strides lda, ldb, op transposing when
+// ta / tb is set (A stored (M, K), or (K, M) when ta). The convolutions use it for float64 and
+// for the Portable family; the fast families go through sgemm / sgemm_packed.
+void matmul_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b,
+                      int64_t ldb, float* c, int64_t ldc, bool accumulate);
+void matmul_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* a, int64_t lda,
+                      const double* b, int64_t ldb, double* c, int64_t ldc, bool accumulate);
 
 }  // namespace sm::cpu

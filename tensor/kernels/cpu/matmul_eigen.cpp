@@ -1,4 +1,4 @@
-// The portable side of matmul (contract: cpu/gemm.h): Eigen's GEMM on row-major maps with an
+// matmul_reference (contract: cpu/gemm.h): Eigen's GEMM on row-major maps with an
 // outer stride, the reference every fast float32 path is tested against; float64 always here.
 // GCC 12 reports Eigen's AVX-512 transposing pack (double, strided maps) as maybe-uninitialised
 // inside its own intrinsics headers: a false positive of _mm512_undefined_pd.
@@ -17,14 +17,11 @@ template <class T> using MapSC = Eigen::Map<const MatR<T>, 0, Eigen::OuterStride
 
 template <class T>
 void matmul_eigen(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb,
-                  T* c, int64_t ldc, bool accumulate, int threads) {
+                  T* c, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   MapS<T> cm(c, M, N, Eigen::OuterStride<>(ldc));
   const MapSC<T> am(a, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
   const MapSC<T> bm(b, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
-  // Eigen threads its GEMM with OpenMP by itself (Eigen::nbThreads(), serial inside a parallel
-  // region), as the kernels did before matmul existed; `threads` is the fast path's.
-  (void)threads;
   auto run = [&](const auto& lhs, const auto& rhs) {
     if (accumulate)
       cm.noalias() += lhs * rhs;
@@ -39,20 +36,14 @@ void matmul_eigen(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a,
 
 }  // namespace
 
-void matmul(CpuKernels kernels, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda,
-            const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate, int threads) {
-  if (kernels == CpuKernels::Portable || kernels == CpuKernels::Auto) {
-    matmul_eigen<float>(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate, threads);
-    return;
-  }
-  const MatRef A = ta ? MatRef{a, 1, lda} : MatRef{a, lda, 1};
-  const MatRef B = tb ? MatRef{b, 1, ldb} : MatRef{b, ldb, 1};
-  sgemm(M, N, K, A, B, c, ldc, accumulate, kernels, threads);
+void matmul_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b,
+                      int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  matmul_eigen<float>(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
 }
 
-void matmul(CpuKernels, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* a, int64_t lda,
-            const double* b, int64_t ldb, double* c, int64_t ldc, bool accumulate, int threads) {
-  matmul_eigen<double>(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate, threads);
+void matmul_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* a, int64_t lda,
+                      const double* b, int64_t ldb, double* c, int64_t ldc, bool accumulate) {
+  matmul_eigen<double>(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
 }
 
 }  // namespace sm::cpu
