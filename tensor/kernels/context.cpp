@@ -20,9 +20,19 @@ CpuKernels cpu_kernels_from_env() {
   return CpuKernels::Auto;
 }
 
+// SPINEMARK_CONV_ALGO=direct|winograd2|winograd4 (anything else: auto).
+ConvAlgo conv_algo_from_env() {
+  const char* v = std::getenv("SPINEMARK_CONV_ALGO");
+  if (!v) return ConvAlgo::Auto;
+  if (!std::strcmp(v, "direct")) return ConvAlgo::Direct;
+  if (!std::strcmp(v, "winograd2")) return ConvAlgo::WinogradF2;
+  if (!std::strcmp(v, "winograd4")) return ConvAlgo::WinogradF4;
+  return ConvAlgo::Auto;
+}
+
 ExecContext& process_default() {
   static ExecContext ctx;  // never destroyed before the kernels that use it (function-local static)
-  static const bool from_env = (ctx.cpu_kernels = cpu_kernels_from_env(), true);
+  static const bool from_env = (ctx.cpu_kernels = cpu_kernels_from_env(), ctx.conv_algo = conv_algo_from_env(), true);
   (void)from_env;
   return ctx;
 }

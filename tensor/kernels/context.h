@@ -20,6 +20,13 @@ enum class ConvThreading : int { Auto = 0, BatchSplit = 1, GemmThreads = 2 };
 // Eigen. SPINEMARK_CPU_KERNELS=portable|scalar|avx2|avx512 sets the process default.
 enum class CpuKernels : int { Auto = 0, Portable = 1, Scalar = 2, Avx2 = 3, Avx512 = 4 };
 
+// How the float32 CPU kernels compute a 3×3, stride-1, undilated convolution (cpu/winograd.h):
+// Auto = Winograd F(4×4, 3×3) or F(2×2, 3×3) where it was measured faster than the direct GEMM,
+// else direct; Direct = always the im2col GEMM; WinogradF2 / WinogradF4 force that tile size
+// wherever it applies (the tests use them on small shapes). float64 and the Portable family are
+// always direct (the reference). SPINEMARK_CONV_ALGO=direct|winograd2|winograd4 sets the default.
+enum class ConvAlgo : int { Auto = 0, Direct = 1, WinogradF2 = 2, WinogradF4 = 3 };
+
 struct KernelCounters {
   std::atomic<int64_t> conv2d_forward_macs{0};  // N·Cout·Ho·Wo·Cin·kh·kw per conv2d forward
 };
@@ -28,6 +35,7 @@ struct ExecContext {
   int threads = 0;  // OpenMP threads for the kernels; 0 = OpenMP's current default
   ConvThreading conv_threading = ConvThreading::Auto;
   CpuKernels cpu_kernels = CpuKernels::Auto;
+  ConvAlgo conv_algo = ConvAlgo::Auto;
   KernelCounters counters;
   // The thread count a kernel should use now: `threads`, or omp_get_max_threads() when 0.
   int threads_or_default() const;

@@ -30,6 +30,7 @@
 #include "tensor/kernels/context.h"
 #include "tensor/kernels/cpu/cpu_kernels.h"
 #include "tensor/kernels/cpu/gemm.h"
+#include "tensor/kernels/cpu/winograd.h"
 
 namespace sm::cpu {
 
@@ -43,6 +44,7 @@ struct Geom {
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
   ConvThreading threading;
   CpuKernels kernels;  // resolved (never Auto)
+  ConvAlgo algo;
   int threads;
   int64_t k() const { return cin * kh * kw; }
   int64_t pix() const { return ho * wo; }
@@ -54,7 +56,19 @@ struct Geom {
 Geom geom_make(const kernels::Conv2dGeometry& g) {
   const ExecContext& ctx = exec_context();
   return {g.n, g.c, g.h, g.w, g.k, g.kh, g.kw, g.out_h(), g.out_w(), g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-          g.dil_h, g.dil_w, ctx.conv_threading, gemm_kernels_resolve(ctx.cpu_kernels), ctx.threads_or_default()};
+          g.dil_h, g.dil_w, ctx.conv_threading, gemm_kernels_resolve(ctx.cpu_kernels), ctx.conv_algo,
+          ctx.threads_or_default()};
+}
+
+// The Winograd tile size (cpu/winograd.h) for a float32 conv on the fast path: 2 or 4 for a 3×3,
+// stride-1, undilated conv where exec_context().conv_algo and the measured crossover choose it;
+// 0 = the direct GEMM.
+Conv3x3Shape shape3x3(const Geom& g) { return {g.n, g.cin, g.h, g.w, g.cout, g.pad_h, g.pad_w}; }
+int winograd_m(const Geom& g) {
+  if (g.kernels == CpuKernels::Portable || g.kh != 3 || g.kw != 3 || g.stride_h != 1 || g.stride_w != 1 ||
+      g.dilation_h != 1 || g.dilation_w != 1)
+    return 0;
+  return winograd_tile(shape3x3(g), g.algo);
 }
 
 template <class T> using MatR = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -359,12 +373,16 @@ void conv_dinput_as_conv(const Geom& g, const float* w, const float* gy, float* 
   t.wo = g.w;
   t.pad_h = g.dilation_h * (g.kh - 1) - g.pad_h;
   t.pad_w = g.dilation_w * (g.kw - 1) - g.pad_w;
+  if (const int m = winograd_m(t)) return winograd_forward(m, shape3x3(t), gy, wf.data(), nullptr, dx, true, t.kernels, t.threads);
   const WeightProduct<float> wprod(t, wf.data(), false);
   conv_forward_fast(t, gy, wprod, nullptr, dx, true);
 }
 
 template <class T> void conv_forward(const Geom& g, const T* x, const T* w, const T* b, T* y) {
   const int64_t K = g.k(), P = g.pix(), rows = tile_rows(g, sizeof(T));
+  if constexpr (std::is_same_v<T, float>) {
+    if (const int m = winograd_m(g)) return winograd_forward(m, shape3x3(g), x, w, b, y, false, g.kernels, g.threads);
+  }
   // y_n[:, p0:p0+pt] (Cout, pt) = W (Cout, K) · B (K, pt), B with row stride ldb.
   const WeightProduct<T> wprod(g, w, false);
   if constexpr (std::is_same_v<T, float>) {
@@ -434,7 +452,10 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
         dx = nullptr;  // done: the loops below compute dx only for strided and 1×1 convs
       }
       if (dw) {
-        conv_dweight_batched(g, x, gy, dw);
+        if (const int m = winograd_m(g))
+          winograd_dweight(m, shape3x3(g), x, gy, dw, g.kernels, g.threads);
+        else
+          conv_dweight_batched(g, x, gy, dw);
         dw = nullptr;  // done: the loops below leave dW alone
       }
     }
