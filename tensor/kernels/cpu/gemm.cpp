@@ -55,7 +55,7 @@ KernelShape kernel_shape(CpuKernels k) {
 // Cache blocking (Zen 4: 32 KiB L1d, 1 MiB L2 per core). KC·NR·4 B ≤ 32 KiB keeps one B sliver
 // in L1; MC·KC·4 B = 128 KiB of A slivers stay in L2 while a B panel's slivers pass by;
 // KC·NC·4 B = 1 MiB of packed B in L2/L3.
-constexpr int64_t kKC = 256, kMC = 128, kNC = 1024;
+constexpr int64_t kKC = PackedA::kGemmKC, kMC = 128, kNC = 1024;
 
 // 64-byte aligned scratch that grows and is kept per thread (OpenMP threads persist).
 struct Scratch {
@@ -264,8 +264,6 @@ const char* cpu_kernels_in_use() { return cpu::cpu_kernels_name(cpu::gemm_kernel
 
 namespace sm::cpu {
 
-namespace {
-
 // An empty PackedA of A (M, K) for `kernels`: sizes and the 64-byte aligned buffer.
 PackedA packed_a_alloc(CpuKernels kernels, int64_t M, int64_t K) {
   PackedA p;
@@ -273,14 +271,13 @@ PackedA packed_a_alloc(CpuKernels kernels, int64_t M, int64_t K) {
   p.m = M;
   p.k = K;
   const int mr = kernel_shape(kernels).mr;
+  p.mr = mr;
   p.mpad = (M + mr - 1) / mr * mr;
   const size_t n = size_t(std::max<int64_t>(1, p.mpad * K));
   p.data.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)), &std::free);
   if (!p.data) throw std::bad_alloc();
   return p;
 }
-
-}  // namespace
 
 PackedA pack_a(CpuKernels kernels, int64_t M, int64_t K, MatRef A) {
   PackedA p = packed_a_alloc(kernels, M, K);

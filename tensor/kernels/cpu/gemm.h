@@ -15,6 +15,7 @@
 // runs and exec_context().cpu_kernels allows; the others are compiled in with target attributes,
 // so one portable binary carries all of them. Eigen's GEMM stays the reference (Portable).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,8 +40,19 @@ const char* cpu_kernels_name(CpuKernels k);
 struct PackedA {
   CpuKernels kernels = CpuKernels::Scalar;
   int64_t m = 0, k = 0, mpad = 0;  // mpad: M rounded up to whole slivers
+  int mr = 8;                      // rows per sliver
   std::shared_ptr<float> data;
+  // Where A(i, k) lives (i < mpad: rows past M are padding, zero): an operand computed on the fly
+  // (Winograd's transformed weights) is written here directly; rows i..i+mr−1 of one sliver are
+  // contiguous for each k.
+  int64_t offset(int64_t i, int64_t kk) const {
+    const int64_t pc = kk / kGemmKC * kGemmKC, kc = std::min(kGemmKC, k - pc);
+    return mpad * pc + (i / mr) * mr * kc + (kk - pc) * mr + i % mr;
+  }
+  static constexpr int64_t kGemmKC = 256;  // the K slice of the loop nest (gemm.cpp: kKC)
 };
+// An uninitialised PackedA of A (M, K) for `kernels`, to be filled through offset() (padding rows too).
+PackedA packed_a_alloc(CpuKernels kernels, int64_t M, int64_t K);
 PackedA pack_a(CpuKernels kernels, int64_t M, int64_t K, MatRef A);
 // A (M, N·P) = [a_1 … a_N] from a (N, M, P) array (one (M, P) block per image, side by side):
 // A(i, n·P + p) = a[(n·M + i)·P + p]. For the conv weight gradient's batch-wide product.

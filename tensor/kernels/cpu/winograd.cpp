@@ -39,29 +39,29 @@ template <int M> struct Tx;
 //   Aᵀ = [1 1 1 0; 0 1 −1 −1].
 template <> struct Tx<2> {
   static constexpr int A = 4;
-  static void input(const float* d, float* t) {
+  template <class V> static void input(const V* d, V* t) {
     t[0] = d[0] - d[2];
     t[1] = d[1] + d[2];
     t[2] = d[2] - d[1];
     t[3] = d[1] - d[3];
   }
-  static void output(const float* v, float* o) {
+  template <class V> static void output(const V* v, V* o) {
     o[0] = v[0] + v[1] + v[2];
     o[1] = v[1] - v[2] - v[3];
   }
-  static void weight(const float* g, float* u) {
+  template <class V> static void weight(const V* g, V* u) {
     u[0] = g[0];
     u[1] = 0.5f * (g[0] + g[1] + g[2]);
     u[2] = 0.5f * (g[0] - g[1] + g[2]);
     u[3] = g[2];
   }
-  static void output_adjoint(const float* y, float* z) {
+  template <class V> static void output_adjoint(const V* y, V* z) {
     z[0] = y[0];
     z[1] = y[0] + y[1];
     z[2] = y[0] - y[1];
     z[3] = -y[1];
   }
-  static void weight_adjoint(const float* u, float* g) {
+  template <class V> static void weight_adjoint(const V* u, V* g) {
     g[0] = u[0] + 0.5f * (u[1] + u[2]);
     g[1] = 0.5f * (u[1] - u[2]);
     g[2] = 0.5f * (u[1] + u[2]) + u[3];
@@ -74,7 +74,7 @@ template <> struct Tx<2> {
 //   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
 template <> struct Tx<4> {
   static constexpr int A = 6;
-  static void input(const float* d, float* t) {
+  template <class V> static void input(const V* d, V* t) {
     t[0] = 4.f * d[0] - 5.f * d[2] + d[4];
     t[1] = -4.f * (d[1] + d[2]) + d[3] + d[4];
     t[2] = 4.f * (d[1] - d[2]) - d[3] + d[4];
@@ -82,15 +82,15 @@ template <> struct Tx<4> {
     t[4] = 2.f * (d[1] - d[3]) - d[2] + d[4];
     t[5] = 4.f * d[1] - 5.f * d[3] + d[5];
   }
-  static void output(const float* v, float* o) {
-    const float s12 = v[1] + v[2], d12 = v[1] - v[2], s34 = v[3] + v[4], d34 = v[3] - v[4];
+  template <class V> static void output(const V* v, V* o) {
+    const V s12 = v[1] + v[2], d12 = v[1] - v[2], s34 = v[3] + v[4], d34 = v[3] - v[4];
     o[0] = v[0] + s12 + s34;
     o[1] = d12 + 2.f * d34;
     o[2] = s12 + 4.f * s34;
     o[3] = d12 + 8.f * d34 + v[5];
   }
-  static void weight(const float* g, float* u) {
-    const float s02 = g[0] + g[2];
+  template <class V> static void weight(const V* g, V* u) {
+    const V s02 = g[0] + g[2];
     u[0] = 0.25f * g[0];
     u[1] = -(s02 + g[1]) * (1.f / 6.f);
     u[2] = -(s02 - g[1]) * (1.f / 6.f);
@@ -98,29 +98,59 @@ template <> struct Tx<4> {
     u[4] = g[0] * (1.f / 24.f) - g[1] * (1.f / 12.f) + g[2] * (1.f / 6.f);
     u[5] = g[2];
   }
-  static void output_adjoint(const float* y, float* z) {
-    const float s02 = y[0] + y[2], s13 = y[1] + y[3];
+  template <class V> static void output_adjoint(const V* y, V* z) {
+    const V s02 = y[0] + y[2], s13 = y[1] + y[3];
     z[0] = y[0];
     z[1] = s02 + s13;
     z[2] = s02 - s13;
-    const float e = y[0] + 4.f * y[2], f = 2.f * y[1] + 8.f * y[3];
+    const V e = y[0] + 4.f * y[2], f = 2.f * y[1] + 8.f * y[3];
     z[3] = e + f;
     z[4] = e - f;
     z[5] = y[3];
   }
-  static void weight_adjoint(const float* u, float* g) {
+  template <class V> static void weight_adjoint(const V* u, V* g) {
     g[0] = 0.25f * u[0] - (u[1] + u[2]) * (1.f / 6.f) + (u[3] + u[4]) * (1.f / 24.f);
     g[1] = (u[2] - u[1]) * (1.f / 6.f) + (u[3] - u[4]) * (1.f / 12.f);
     g[2] = (u[3] + u[4] - u[1] - u[2]) * (1.f / 6.f) + u[5];
   }
 };
 
+// Eight lanes in one vector (GCC's vector extension: AVX2 registers in the native build, pairs of
+// SSE registers in the portable one); the transforms above are written once for float and V8.
+typedef float V8 __attribute__((vector_size(32)));
+
+inline V8 load8(const float* p) {
+  V8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, V8 v) { std::memcpy(p, &v, sizeof v); }
+
+// The transforms as function objects (lanes() inlines them, for float tails and V8 bodies).
+template <int M> struct TxCall {
+  struct input {
+    template <class V> void operator()(const V* d, V* t) const { Tx<M>::input(d, t); }
+  };
+  struct output {
+    template <class V> void operator()(const V* v, V* o) const { Tx<M>::output(v, o); }
+  };
+  struct output_adjoint {
+    template <class V> void operator()(const V* y, V* z) const { Tx<M>::output_adjoint(y, z); }
+  };
+};
+
 // out[o·os + l] = f(in[0·is + l], …, in[(NI−1)·is + l])[o] for the n lanes l: a 1-D transform on
-// n tiles at once (the compiler turns the lane loop into vector code).
+// n tiles at once, eight per vector.
 template <int NI, int NO, class F>
-inline void lanes(F f, const float* in, int64_t is, float* out, int64_t os, int64_t n) {
-#pragma omp simd
-  for (int64_t l = 0; l < n; ++l) {
+__attribute__((always_inline)) inline void lanes(F f, const float* in, int64_t is, float* out, int64_t os, int64_t n) {
+  int64_t l = 0;
+  for (; l + 8 <= n; l += 8) {
+    V8 a[NI], b[NO];
+    for (int i = 0; i < NI; ++i) a[i] = load8(in + i * is + l);
+    f(a, b);
+    for (int o = 0; o < NO; ++o) store8(out + o * os + l, b[o]);
+  }
+  for (; l < n; ++l) {
     float a[NI], b[NO];
     for (int i = 0; i < NI; ++i) a[i] = in[i * is + l];
     f(a, b);
@@ -147,139 +177,174 @@ template <int M> Tiling tiling(const Conv3x3Shape& s) {
 
 // Per-thread scratch of the plane transforms.
 struct PlaneScratch {
-  std::vector<float> row, phase, rows, col;
+  std::vector<float> phase, pass;
 };
 
-// V[ξ][c][t0 + th·TW + tw] for every tile of one input plane x_nc (H, W); v points at
-// V[0][c][t0], ξ planes vs apart.
+// V[ξ][c][t0 + l] for the tiles l = th·TW + tw of one input plane x_nc (H, W); v points at
+// V[0][c][t0], ξ planes vs apart. Both passes run over every tile of the plane at once (long
+// vectors even for 16×16 images): first the α×α inputs of each tile are gathered into
+// phase[q][r][l] = d_l[r][q] (input row th·m + r − pad_h, column tw·m + q − pad_w; zero outside),
+// then the row pass gives h[j][r][l] = (Bᵀ d_l[r])_j and the column pass V[(i, j)] = (Bᵀ h[j])_i.
 template <int M>
 void input_plane(const Conv3x3Shape& s, const Tiling& tl, const float* x, float* v, int64_t vs, PlaneScratch& sc) {
   constexpr int A = M + 2;
-  const int64_t TW = tl.tw, nrows = tl.th * M + 2, rowlen = TW * M + 2;
-  sc.row.resize(size_t(rowlen));
-  sc.phase.resize(size_t(A * TW));
-  sc.rows.resize(size_t(nrows * A * TW));
-  // Row pass: hr[j][tw] = (Bᵀ d)_j of the α inputs tw·m + [0, α) of padded row q (input row q − pad).
-  for (int64_t q = 0; q < nrows; ++q) {
-    float* hr = sc.rows.data() + q * A * TW;
-    const int64_t ih = q - s.pad_h;
-    if (ih < 0 || ih >= s.h) {
-      std::fill(hr, hr + A * TW, 0.f);
-      continue;
+  const int64_t TW = tl.tw, NT = tl.th * tl.tw;
+  sc.phase.resize(size_t(A * A * NT));
+  sc.pass.resize(size_t(A * A * NT));
+  float* ph = sc.phase.data();
+  for (int r = 0; r < A; ++r)
+    for (int64_t th = 0; th < tl.th; ++th) {
+      const int64_t ih = th * M + r - s.pad_h;
+      float* out = ph + r * NT + th * TW;  // + q·A·NT + tw
+      if (ih < 0 || ih >= s.h) {
+        for (int q = 0; q < A; ++q) std::fill(out + q * A * NT, out + q * A * NT + TW, 0.f);
+        continue;
+      }
+      const float* row = x + ih * s.w;
+      for (int64_t tw = 0; tw < TW; ++tw) {
+        const int64_t iw0 = tw * M - s.pad_w;
+        if (iw0 >= 0 && iw0 + A <= s.w) {
+          for (int q = 0; q < A; ++q) out[q * A * NT + tw] = row[iw0 + q];
+        } else {
+          for (int q = 0; q < A; ++q) {
+            const int64_t iw = iw0 + q;
+            out[q * A * NT + tw] = iw >= 0 && iw < s.w ? row[iw] : 0.f;
+          }
+        }
+      }
     }
-    float* rp = sc.row.data();  // rp[u] = x[ih][u − pad_w], zero outside the image
-    const int64_t lo = std::min(s.pad_w, rowlen), hi = std::min(rowlen, s.pad_w + s.w);
-    std::fill(rp, rp + lo, 0.f);
-    std::memcpy(rp + lo, x + ih * s.w, size_t(hi - lo) * sizeof(float));
-    std::fill(rp + hi, rp + rowlen, 0.f);
-    for (int i = 0; i < A; ++i) {
-      float* ph = sc.phase.data() + i * TW;
-      for (int64_t tw = 0; tw < TW; ++tw) ph[tw] = rp[tw * M + i];
-    }
-    lanes<A, A>(Tx<M>::input, sc.phase.data(), TW, hr, TW, TW);
-  }
-  // Column pass: V[(i, j)] = (Bᵀ h_j)_i over the α rows th·m + [0, α).
-  for (int64_t th = 0; th < tl.th; ++th)
-    for (int j = 0; j < A; ++j)
-      lanes<A, A>(Tx<M>::input, sc.rows.data() + (th * M) * A * TW + j * TW, A * TW, v + j * vs + th * TW, A * vs, TW);
+  // Row pass over (r, l): inputs q = 0..α−1 are A·NT apart; outputs j likewise.
+  lanes<A, A>(typename TxCall<M>::input(), ph, A * NT, sc.pass.data(), A * NT, A * NT);
+  // Column pass over l, for each j: inputs r are NT apart.
+  for (int j = 0; j < A; ++j) lanes<A, A>(typename TxCall<M>::input(), sc.pass.data() + j * A * NT, NT, v + j * vs, A * vs, NT);
 }
 
-// y_nk (Ho, Wo) [+]= Aᵀ M A (+ bias) for every tile of one output plane; mk points at
-// M[0][k][t0], ξ planes ms apart.
+// y_nk (Ho, Wo) [+]= Aᵀ M_l A (+ bias) for the tiles l of one output plane; mk points at
+// M[0][k][t0], ξ planes ms apart. Column pass sm[j][r][l] = (Aᵀ M_l[·, j])_r, row pass
+// o[c][r][l] = (Aᵀ sm[·][r][l])_c = y_l[r][c], then o is written into the plane (cut at the edges).
 template <int M>
 void output_plane(const Conv3x3Shape& s, const Tiling& tl, const float* mk, int64_t ms, float bias, float* y,
                   bool accumulate, PlaneScratch& sc) {
   constexpr int A = M + 2;
-  const int64_t TW = tl.tw, ho = s.ho(), wo = s.wo();
-  sc.rows.resize(size_t(M * A * TW));
-  sc.col.resize(size_t(M * TW));
-  for (int64_t th = 0; th < tl.th; ++th) {
-    // Column pass: srow[r][j][tw] = (Aᵀ M_{·j})_r.
-    for (int j = 0; j < A; ++j)
-      lanes<A, M>(Tx<M>::output, mk + j * ms + th * TW, A * ms, sc.rows.data() + j * TW, A * TW, TW);
+  const int64_t TW = tl.tw, NT = tl.th * tl.tw, ho = s.ho(), wo = s.wo();
+  sc.pass.resize(size_t(A * M * NT));
+  sc.phase.resize(size_t(M * M * NT));
+  float* sm = sc.pass.data();
+  for (int j = 0; j < A; ++j) lanes<A, M>(typename TxCall<M>::output(), mk + j * ms, A * ms, sm + j * M * NT, NT, NT);
+  float* o = sc.phase.data();
+  lanes<A, M>(typename TxCall<M>::output(), sm, M * NT, o, M * NT, M * NT);
+  for (int64_t th = 0; th < tl.th; ++th)
     for (int r = 0; r < M && th * M + r < ho; ++r) {
-      // Row pass: o[c][tw] = (Aᵀ s_r)_c, output pixel (th·m + r, tw·m + c).
-      lanes<A, M>(Tx<M>::output, sc.rows.data() + r * A * TW, TW, sc.col.data(), TW, TW);
       float* yr = y + (th * M + r) * wo;
-      const float* o = sc.col.data();
-      if (accumulate)
-        for (int64_t ow = 0; ow < wo; ++ow) yr[ow] += o[(ow % M) * TW + ow / M] + bias;
-      else
-        for (int64_t ow = 0; ow < wo; ++ow) yr[ow] = o[(ow % M) * TW + ow / M] + bias;
+      const float* orow = o + r * NT + th * TW;  // + c·M·NT + tw
+      for (int64_t ow = 0; ow < wo; ++ow) {
+        const float val = orow[(ow % M) * M * NT + ow / M] + bias;
+        yr[ow] = accumulate ? yr[ow] + val : val;
+      }
     }
-  }
 }
 
-// Z[ξ][k][t0 + th·TW + tw] = (A dY Aᵀ)[ξ] for every tile of one output-gradient plane gy_nk
-// (Ho, Wo), zero past the output edge; z points at Z[0][k][t0], ξ planes zs apart.
+// Z[ξ][k][t0 + l] = (A dY_l Aᵀ)[ξ] for the tiles l of one output-gradient plane gy_nk (Ho, Wo),
+// zero past the output edge; z points at Z[0][k][t0], ξ planes zs apart. Gather
+// phase[c][r][l] = dY_l[r][c], row pass zr[j][r][l] = (A dY_l[r])_j, column pass Z[(i, j)] = (A zr[j])_i.
 template <int M>
 void gradient_plane(const Conv3x3Shape& s, const Tiling& tl, const float* gy, float* z, int64_t zs, PlaneScratch& sc) {
   constexpr int A = M + 2;
-  const int64_t TW = tl.tw, ho = s.ho(), wo = s.wo(), rowlen = TW * M;
-  sc.row.resize(size_t(rowlen));
-  sc.phase.resize(size_t(M * TW));
-  sc.rows.resize(size_t(M * A * TW));
-  for (int64_t th = 0; th < tl.th; ++th) {
-    // Row pass: zr[r][j][tw] = (A y)_j of the m gradients tw·m + [0, m) of output row th·m + r.
-    for (int r = 0; r < M; ++r) {
-      float* zr = sc.rows.data() + r * A * TW;
+  const int64_t TW = tl.tw, NT = tl.th * tl.tw, ho = s.ho(), wo = s.wo();
+  sc.phase.resize(size_t(M * M * NT));
+  sc.pass.resize(size_t(A * M * NT));
+  float* ph = sc.phase.data();
+  for (int r = 0; r < M; ++r)
+    for (int64_t th = 0; th < tl.th; ++th) {
       const int64_t oh = th * M + r;
+      float* out = ph + r * NT + th * TW;  // + c·M·NT + tw
       if (oh >= ho) {
-        std::fill(zr, zr + A * TW, 0.f);
+        for (int c = 0; c < M; ++c) std::fill(out + c * M * NT, out + c * M * NT + TW, 0.f);
         continue;
       }
-      float* rp = sc.row.data();
-      std::memcpy(rp, gy + oh * wo, size_t(wo) * sizeof(float));
-      std::fill(rp + wo, rp + rowlen, 0.f);
-      for (int c = 0; c < M; ++c) {
-        float* ph = sc.phase.data() + c * TW;
-        for (int64_t tw = 0; tw < TW; ++tw) ph[tw] = rp[tw * M + c];
-      }
-      lanes<M, A>(Tx<M>::output_adjoint, sc.phase.data(), TW, zr, TW, TW);
+      const float* row = gy + oh * wo;
+      for (int64_t tw = 0; tw < TW; ++tw)
+        for (int c = 0; c < M; ++c) {
+          const int64_t ow = tw * M + c;
+          out[c * M * NT + tw] = ow < wo ? row[ow] : 0.f;
+        }
     }
-    // Column pass: Z[(i, j)] = (A zr_{·j})_i.
-    for (int j = 0; j < A; ++j)
-      lanes<M, A>(Tx<M>::output_adjoint, sc.rows.data() + j * TW, A * TW, z + j * zs + th * TW, A * zs, TW);
-  }
+  lanes<M, A>(typename TxCall<M>::output_adjoint(), ph, M * NT, sc.pass.data(), M * NT, M * NT);
+  for (int j = 0; j < A; ++j)
+    lanes<M, A>(typename TxCall<M>::output_adjoint(), sc.pass.data() + j * M * NT, NT, z + j * zs, A * zs, NT);
 }
 
-// U[ξ][l] = (G g_l Gᵀ)[ξ] for the filters l = k·C + c in [l0, l1), g_l = w[9·l .. 9·l + 9).
-template <int M> void weight_transform(const float* w, int64_t l0, int64_t l1, float* u, int64_t L) {
+// u = G g Gᵀ (α×α, row-major) for a 3×3 filter g (row-major), or eight of them in vectors.
+template <int M, class V> void weight_filters(const V* g, V* u /* [α·α] */) {
   constexpr int A = M + 2;
-#pragma omp simd
-  for (int64_t l = l0; l < l1; ++l) {
-    const float* g = w + 9 * l;
-    float col[3], t[A][3], row[3], out[A];
-    for (int q = 0; q < 3; ++q) {  // t = G g (α×3), a column at a time
-      float tc[A];
-      col[0] = g[q], col[1] = g[3 + q], col[2] = g[6 + q];
-      Tx<M>::weight(col, tc);
-      for (int i = 0; i < A; ++i) t[i][q] = tc[i];
-    }
-    for (int i = 0; i < A; ++i) {  // U = t Gᵀ, a row at a time
-      row[0] = t[i][0], row[1] = t[i][1], row[2] = t[i][2];
-      Tx<M>::weight(row, out);
-      for (int j = 0; j < A; ++j) u[(i * A + j) * L + l] = out[j];
-    }
+  V t[A][3], col[3], tc[A], row[3];
+  for (int q = 0; q < 3; ++q) {  // t = G g (α×3), a column at a time
+    col[0] = g[q], col[1] = g[3 + q], col[2] = g[6 + q];
+    Tx<M>::weight(col, tc);
+    for (int i = 0; i < A; ++i) t[i][q] = tc[i];
+  }
+  for (int i = 0; i < A; ++i) {  // U = t Gᵀ, a row at a time
+    row[0] = t[i][0], row[1] = t[i][1], row[2] = t[i][2];
+    Tx<M>::weight(row, u + i * A);
   }
 }
 
-// dw[9·l ..] += (Gᵀ dU_l G) for the filters l in [l0, l1).
+// U[ξ] (K, C) written straight into the micro-kernel's packed layout (no unpacked U, no second
+// pass): for the row sliver starting at k0 and each input channel c, the filters of its mr rows
+// are transformed together, eight per vector, and each ξ gets mr contiguous values. Rows past K
+// (the sliver's padding) get zero filters, hence zeros.
+template <int M>
+void weight_transform_packed(const Conv3x3Shape& s, const float* w, int64_t k0, std::vector<PackedA>& packed) {
+  constexpr int A = M + 2;
+  const int mr = packed[0].mr;
+  const int64_t rows = std::min<int64_t>(mr, s.k - k0);
+  alignas(32) float taps[9][8] = {};
+  alignas(32) float out[A * A][8];
+  for (int64_t c = 0; c < s.c; ++c) {
+    for (int64_t i = 0; i < rows; ++i)
+      for (int q = 0; q < 9; ++q) taps[q][i] = w[((k0 + i) * s.c + c) * 9 + q];
+    V8 g[9], u[A * A];
+    for (int q = 0; q < 9; ++q) g[q] = load8(taps[q]);
+    weight_filters<M>(g, u);
+    for (int x = 0; x < A * A; ++x) store8(out[x], u[x]);
+    const int64_t at = packed[0].offset(k0, c);
+    for (int x = 0; x < A * A; ++x) std::memcpy(packed[size_t(x)].data.get() + at, out[x], size_t(mr) * sizeof(float));
+  }
+}
+
+// dg_l = Gᵀ dU_l G (3×3, row-major) from dU_l (α×α, row-major).
+template <int M, class V> void weight_adjoint_filters(const V* du, V* dg) {
+  constexpr int A = M + 2;
+  V t[A][3], in[A], g[3];
+  for (int i = 0; i < A; ++i) {  // t = dU G (α×3), a row at a time
+    Tx<M>::weight_adjoint(du + i * A, g);
+    t[i][0] = g[0], t[i][1] = g[1], t[i][2] = g[2];
+  }
+  for (int q = 0; q < 3; ++q) {  // dg = Gᵀ t, a column at a time
+    for (int i = 0; i < A; ++i) in[i] = t[i][q];
+    Tx<M>::weight_adjoint(in, g);
+    for (int p = 0; p < 3; ++p) dg[3 * p + q] = g[p];
+  }
+}
+
+// dw[9·l ..] += (Gᵀ dU_l G) for the filters l in [l0, l1), eight per vector.
 template <int M> void weight_adjoint(const float* du, int64_t l0, int64_t l1, int64_t L, float* dw) {
   constexpr int A = M + 2;
-#pragma omp simd
-  for (int64_t l = l0; l < l1; ++l) {
-    float t[A][3], in[A], g[3];
-    for (int i = 0; i < A; ++i) {  // t = dU G (α×3), a row at a time
-      for (int j = 0; j < A; ++j) in[j] = du[(i * A + j) * L + l];
-      Tx<M>::weight_adjoint(in, g);
-      t[i][0] = g[0], t[i][1] = g[1], t[i][2] = g[2];
-    }
-    for (int q = 0; q < 3; ++q) {  // dg = Gᵀ t, a column at a time
-      for (int i = 0; i < A; ++i) in[i] = t[i][q];
-      Tx<M>::weight_adjoint(in, g);
-      for (int p = 0; p < 3; ++p) dw[9 * l + 3 * p + q] += g[p];
-    }
+  int64_t l = l0;
+  for (; l + 8 <= l1; l += 8) {
+    V8 in[A * A], dg[9];
+    for (int x = 0; x < A * A; ++x) in[x] = load8(du + x * L + l);
+    weight_adjoint_filters<M>(in, dg);
+    alignas(32) float taps[9][8];
+    for (int q = 0; q < 9; ++q) store8(taps[q], dg[q]);
+    for (int j = 0; j < 8; ++j)
+      for (int q = 0; q < 9; ++q) dw[9 * (l + j) + q] += taps[q][j];
+  }
+  for (; l < l1; ++l) {
+    float in[A * A], dg[9];
+    for (int x = 0; x < A * A; ++x) in[x] = du[x * L + l];
+    weight_adjoint_filters<M>(in, dg);
+    for (int q = 0; q < 9; ++q) dw[9 * l + q] += dg[q];
   }
 }
 
@@ -291,19 +356,18 @@ void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, const f
                   CpuKernels kernels, int threads) {
   constexpr int A = M + 2, XI = A * A;
   const Tiling tl = tiling<M>(s);
-  const int64_t C = s.c, K = s.k, L = K * C, per_image = tl.th * tl.tw, hw = s.h * s.w, howo = s.ho() * s.wo();
+  const int64_t C = s.c, K = s.k, per_image = tl.th * tl.tw, hw = s.h * s.w, howo = s.ho() * s.wo();
   const int64_t Tmax = tl.chunk * per_image;
-  auto U = buffer(XI * L), V = buffer(XI * C * Tmax), Mb = buffer(XI * K * Tmax);
+  auto V = buffer(XI * C * Tmax), Mb = buffer(XI * K * Tmax);
   std::vector<PackedA> packed(XI);
+  for (PackedA& p : packed) p = packed_a_alloc(kernels, K, C);
+  const int mr = packed[0].mr;
 #pragma omp parallel num_threads(threads)
   {
     PlaneScratch sc;
-    // U, then each ξ's U packed for the micro-kernel once for all chunks.
-    const int64_t lstep = 256;
+    // U[ξ] = G g Gᵀ, packed for the micro-kernel, once for all chunks.
 #pragma omp for schedule(static)
-    for (int64_t l0 = 0; l0 < L; l0 += lstep) weight_transform<M>(w, l0, std::min(L, l0 + lstep), U.get(), L);
-#pragma omp for schedule(static)
-    for (int xi = 0; xi < XI; ++xi) packed[size_t(xi)] = pack_a(kernels, K, C, MatRef{U.get() + xi * L, C, 1});
+    for (int64_t k0 = 0; k0 < K; k0 += mr) weight_transform_packed<M>(s, w, k0, packed);
     for (int64_t n0 = 0; n0 < s.n; n0 += tl.chunk) {
       const int64_t nn = std::min(tl.chunk, s.n - n0), T = nn * per_image;
 #pragma omp for schedule(static)
