@@ -164,14 +164,23 @@ struct Tiling {
   int64_t chunk;   // images per chunk
 };
 
-template <int M> Tiling tiling(const Conv3x3Shape& s) {
+// Chunk sizes, measured on the 2-core machine (docs/performance.md): the transformed data of a
+// chunk is written once and read once, so it should stay in the last-level cache (32 MB, shared):
+// 8 MB chunks made C64 64×64 (batch 8) 25 % faster forward and 40 % faster for the weight
+// gradient than one 38 MB chunk. The weight gradient re-reads and re-writes dU (α²·K·C floats,
+// 38 MB for K = C = 512) once per chunk, so its chunks grow with dU.
+template <int M> Tiling tiling(const Conv3x3Shape& s, bool weight_gradient) {
   constexpr int A = M + 2;
   Tiling t;
   t.th = (s.ho() + M - 1) / M;
   t.tw = (s.wo() + M - 1) / M;
-  // V and M (or Z) of one image: α²·(C + K)·TH·TW floats; a chunk stays under chunk_bytes.
   const int64_t per_image = int64_t(A) * A * (s.c + s.k) * t.th * t.tw * int64_t(sizeof(float));
-  t.chunk = std::clamp<int64_t>(s.chunk_bytes / std::max<int64_t>(1, per_image), 1, std::max<int64_t>(1, s.n));
+  int64_t budget = s.chunk_bytes;
+  if (budget <= 0) {
+    budget = int64_t(8) << 20;
+    if (weight_gradient) budget = std::max(budget, 4 * int64_t(A) * A * s.k * s.c * int64_t(sizeof(float)));
+  }
+  t.chunk = std::clamp<int64_t>(budget / std::max<int64_t>(1, per_image), 1, std::max<int64_t>(1, s.n));
   return t;
 }
 
@@ -355,7 +364,7 @@ template <int M>
 void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, const float* b, float* y, bool accumulate,
                   CpuKernels kernels, int threads) {
   constexpr int A = M + 2, XI = A * A;
-  const Tiling tl = tiling<M>(s);
+  const Tiling tl = tiling<M>(s, false);
   const int64_t C = s.c, K = s.k, per_image = tl.th * tl.tw, hw = s.h * s.w, howo = s.ho() * s.wo();
   const int64_t Tmax = tl.chunk * per_image;
   auto V = buffer(XI * C * Tmax), Mb = buffer(XI * K * Tmax);
@@ -392,7 +401,7 @@ void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, const f
 template <int M>
 void dweight_impl(const Conv3x3Shape& s, const float* x, const float* gy, float* dw, CpuKernels kernels, int threads) {
   constexpr int A = M + 2, XI = A * A;
-  const Tiling tl = tiling<M>(s);
+  const Tiling tl = tiling<M>(s, true);
   const int64_t C = s.c, K = s.k, L = K * C, per_image = tl.th * tl.tw, hw = s.h * s.w, howo = s.ho() * s.wo();
   const int64_t Tmax = tl.chunk * per_image;
   auto dU = buffer(XI * L), V = buffer(XI * C * Tmax), Z = buffer(XI * K * Tmax);

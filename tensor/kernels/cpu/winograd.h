@@ -34,9 +34,10 @@ namespace sm::cpu {
 // Ho = H + 2·pad_h − 2, Wo = W + 2·pad_w − 2 (0 ≤ pad ≤ 2).
 struct Conv3x3Shape {
   int64_t n, c, h, w, k, pad_h, pad_w;
-  // Transformed data held at once (V and M, or V and Z): batches that need more run in chunks of
-  // whole images. The tests lower it to cover the chunking.
-  int64_t chunk_bytes = int64_t(64) << 20;
+  // Transformed data held at once (V and M, or V and Z), in bytes: batches that need more run in
+  // chunks of whole images. 0 = the measured default (winograd.cpp); the tests set it to cover the
+  // chunking.
+  int64_t chunk_bytes = 0;
   int64_t ho() const { return h + 2 * pad_h - 2; }
   int64_t wo() const { return w + 2 * pad_w - 2; }
 };
