@@ -435,7 +435,7 @@ void dweight_impl(const Conv3x3Shape& s, const float* x, const float* gy, float*
 
 }  // namespace
 
-int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo) {
+int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass) {
   if (s.pad_h < 0 || s.pad_h > 2 || s.pad_w < 0 || s.pad_w > 2 || s.ho() < 1 || s.wo() < 1) return 0;
   switch (algo) {
     case ConvAlgo::Direct: return 0;
@@ -443,14 +443,17 @@ int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo) {
     case ConvAlgo::WinogradF4: return 4;
     case ConvAlgo::Auto: break;
   }
-  // Measured crossovers (docs/performance.md): the transforms cost O((C + K)·T), the products
-  // α²·K·C·T; with few channels the products are too thin to pay for the transforms, and with few
-  // tiles the products' columns leave the micro-kernel's NR-wide slivers half empty.
+  // Crossovers measured with bench/conv_algos (2 threads; docs/performance.md). The weights'
+  // transform and packing cost α²·K·C, the products α²·K·C·T: with few tiles T (batch 1 at 16×16:
+  // 16 tiles of F(4,3)) the transform dominates and the direct GEMM, which reads W once, wins. With
+  // few channels the products are too thin to pay for the data transforms.
   if (s.c < 32 || s.k < 32) return 0;
   const int64_t t4 = s.n * ((s.ho() + 3) / 4) * ((s.wo() + 3) / 4);
   const int64_t t2 = s.n * ((s.ho() + 1) / 2) * ((s.wo() + 1) / 2);
-  if (t4 >= 64) return 4;
-  if (t2 >= 64) return 2;
+  if (t4 >= 64) return 4;  // 1.3–2.1× faster than direct from 64 tiles on (C64…C512, batch 1–32)
+  // Batch 1 at 16×16 (64 tiles of F(2,3)): F(2,3) equals direct forward but is 1.3–1.5× faster
+  // for the weight gradient.
+  if (pass == WinogradPass::WeightGradient && t2 >= 64) return 2;
   return 0;
 }
 

@@ -43,8 +43,11 @@ struct Conv3x3Shape {
 };
 
 // The output tile size m (2 or 4) the convolution s should run with under `algo`, or 0 for the
-// direct GEMM. Auto: where the measured crossover says Winograd is faster (winograd.cpp).
-int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo);
+// direct GEMM. Auto: where the measured crossover says Winograd is faster (winograd.cpp), for the
+// forward (also the input gradient, a forward conv on the transposed geometry) or the weight
+// gradient.
+enum class WinogradPass { Forward, WeightGradient };
+int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass);
 
 // y (N, K, Ho, Wo) = (accumulate ? y : 0) + conv3x3(x, w) (+ b[k] when b is not null).
 void winograd_forward(int m, const Conv3x3Shape& s, const float* x, const float* w, const float* b, float* y,
