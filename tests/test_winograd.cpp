@@ -1,7 +1,8 @@
 // Winograd F(2,3) and F(4,3) (tensor/kernels/cpu/winograd.h) against a float64 direct
 // convolution: forward (assign and accumulate, with and without bias) and weight gradient, odd
 // sizes and partial edge tiles, paddings 0–2, every GEMM family this CPU runs, 1 and 2 threads
-// (bit-identical), and batches split into chunks. The layers reach it through cpu/conv2d.cpp,
+// (bit-identical), filters stored as the input gradient's (transposed, turned 180°), and batches
+// split into chunks. The layers reach it through cpu/conv2d.cpp,
 // where the op table runs again with each tile size forced (test_ops_winograd2/4) for the
 // gradient checks. The last case measures the float32 error at a backbone's sizes.
 #include <doctest/doctest.h>
@@ -128,6 +129,15 @@ TEST_CASE("winograd: forward and weight gradient match a float64 direct convolut
         winograd_forward(m, s, x.data(), w.data(), nullptr, ya1.data(), true, fam, 1);
         CHECK(normalised_error(ya, ref_acc) < tol);
         CHECK(ya == ya1);
+
+        // the same filters stored as the input gradient's: wt (C, K, 3, 3) turned 180°
+        std::vector<float> wt(w.size());
+        for (int64_t k = 0; k < s.k; ++k)
+          for (int64_t c = 0; c < s.c; ++c)
+            for (int q = 0; q < 9; ++q) wt[size_t((c * s.k + k) * 9 + 8 - q)] = w[size_t((k * s.c + c) * 9 + q)];
+        std::vector<float> yt(static_cast<size_t>(ny));
+        winograd_forward(m, s, x.data(), wt.data(), b.data(), yt.data(), false, fam, 2, WinogradFilter::Transposed);
+        CHECK(yt == y);
 
         // weight gradient, added to what dw holds
         const auto dw0 = random_floats(size_t(s.k * s.c * 9), rng);

@@ -356,14 +356,6 @@ bool dx_as_conv_possible(const Geom& g) {
 
 // dx (N, Cin, H, W) += conv(dy, W', p') as above (float32, fast kernels).
 void conv_dinput_as_conv(const Geom& g, const float* w, const float* gy, float* dx) {
-  std::vector<float> wf(size_t(g.cin * g.cout * g.kh * g.kw));  // W' (Cin, Cout, kh, kw)
-#pragma omp parallel for num_threads(g.threads) schedule(static) if (wf.size() > (1 << 16))
-  for (int64_t co = 0; co < g.cout; ++co)
-    for (int64_t ci = 0; ci < g.cin; ++ci)
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j)
-          wf[size_t(((ci * g.cout + co) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j))] =
-              w[((co * g.cin + ci) * g.kh + i) * g.kw + j];
   Geom t = g;  // the transposed conv's geometry: dy (N, Cout, Ho, Wo) → dx (N, Cin, H, W)
   t.cin = g.cout;
   t.h = g.ho;
@@ -373,7 +365,23 @@ void conv_dinput_as_conv(const Geom& g, const float* w, const float* gy, float* 
   t.wo = g.w;
   t.pad_h = g.dilation_h * (g.kh - 1) - g.pad_h;
   t.pad_w = g.dilation_w * (g.kw - 1) - g.pad_w;
-  if (const int m = winograd_m(t)) return winograd_forward(m, shape3x3(t), gy, wf.data(), nullptr, dx, true, t.kernels, t.threads);
+  // Winograd reads W' from W in place (turned and transposed while it is transformed).
+  if (const int m = winograd_m(t))
+    return winograd_forward(m, shape3x3(t), gy, w, nullptr, dx, true, t.kernels, t.threads, WinogradFilter::Transposed);
+  // W' (Cin, Cout, kh, kw), in blocks of 16×16 channel pairs so that both the reads and the
+  // writes stay within a few pages (a plain loop over co then ci would write one float every
+  // Cout·kh·kw floats, 18 KB apart for the 512-channel layers).
+  const int64_t kk = g.kh * g.kw, blk = 16;
+  std::vector<float> wf(size_t(g.cin * g.cout * kk));
+#pragma omp parallel for num_threads(g.threads) schedule(static) if (wf.size() > (1 << 16))
+  for (int64_t ci0 = 0; ci0 < g.cin; ci0 += blk)
+    for (int64_t co0 = 0; co0 < g.cout; co0 += blk)
+      for (int64_t ci = ci0; ci < std::min(g.cin, ci0 + blk); ++ci)
+        for (int64_t co = co0; co < std::min(g.cout, co0 + blk); ++co) {
+          const float* src = w + (co * g.cin + ci) * kk;
+          float* dst = wf.data() + (ci * g.cout + co) * kk;
+          for (int64_t q = 0; q < kk; ++q) dst[kk - 1 - q] = src[q];  // (i, j) → (kh−1−i, kw−1−j)
+        }
   const WeightProduct<float> wprod(t, wf.data(), false);
   conv_forward_fast(t, gy, wprod, nullptr, dx, true);
 }

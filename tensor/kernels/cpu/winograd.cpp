@@ -303,15 +303,22 @@ template <int M, class V> void weight_filters(const V* g, V* u /* [α·α] */) {
 // are transformed together, eight per vector, and each ξ gets mr contiguous values. Rows past K
 // (the sliver's padding) get zero filters, hence zeros.
 template <int M>
-void weight_transform_packed(const Conv3x3Shape& s, const float* w, int64_t k0, std::vector<PackedA>& packed) {
+void weight_transform_packed(const Conv3x3Shape& s, const float* w, WinogradFilter filter, int64_t k0,
+                             std::vector<PackedA>& packed) {
   constexpr int A = M + 2;
   const int mr = packed[0].mr;
   const int64_t rows = std::min<int64_t>(mr, s.k - k0);
   alignas(32) float taps[9][8] = {};
   alignas(32) float out[A * A][8];
   for (int64_t c = 0; c < s.c; ++c) {
-    for (int64_t i = 0; i < rows; ++i)
-      for (int q = 0; q < 9; ++q) taps[q][i] = w[((k0 + i) * s.c + c) * 9 + q];
+    if (filter == WinogradFilter::Forward) {
+      for (int64_t i = 0; i < rows; ++i)
+        for (int q = 0; q < 9; ++q) taps[q][i] = w[((k0 + i) * s.c + c) * 9 + q];
+    } else {  // w (C, K, 3, 3) turned 180°: the sliver's rows are 9·rows contiguous floats
+      const float* src = w + (c * s.k + k0) * 9;
+      for (int64_t i = 0; i < rows; ++i)
+        for (int q = 0; q < 9; ++q) taps[q][i] = src[i * 9 + 8 - q];
+    }
     V8 g[9], u[A * A];
     for (int q = 0; q < 9; ++q) g[q] = load8(taps[q]);
     weight_filters<M>(g, u);
@@ -361,8 +368,8 @@ template <int M> void weight_adjoint(const float* du, int64_t l0, int64_t l1, in
 std::unique_ptr<float[]> buffer(int64_t n) { return std::unique_ptr<float[]>(new float[size_t(std::max<int64_t>(1, n))]); }
 
 template <int M>
-void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, const float* b, float* y, bool accumulate,
-                  CpuKernels kernels, int threads) {
+void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, WinogradFilter filter, const float* b, float* y,
+                  bool accumulate, CpuKernels kernels, int threads) {
   constexpr int A = M + 2, XI = A * A;
   const Tiling tl = tiling<M>(s, false);
   const int64_t C = s.c, K = s.k, per_image = tl.th * tl.tw, hw = s.h * s.w, howo = s.ho() * s.wo();
@@ -376,7 +383,7 @@ void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, const f
     PlaneScratch sc;
     // U[ξ] = G g Gᵀ, packed for the micro-kernel, once for all chunks.
 #pragma omp for schedule(static)
-    for (int64_t k0 = 0; k0 < K; k0 += mr) weight_transform_packed<M>(s, w, k0, packed);
+    for (int64_t k0 = 0; k0 < K; k0 += mr) weight_transform_packed<M>(s, w, filter, k0, packed);
     for (int64_t n0 = 0; n0 < s.n; n0 += tl.chunk) {
       const int64_t nn = std::min(tl.chunk, s.n - n0), T = nn * per_image;
 #pragma omp for schedule(static)
@@ -458,11 +465,11 @@ int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass) {
 }
 
 void winograd_forward(int m, const Conv3x3Shape& s, const float* x, const float* w, const float* b, float* y,
-                      bool accumulate, CpuKernels kernels, int threads) {
+                      bool accumulate, CpuKernels kernels, int threads, WinogradFilter filter) {
   if (m == 4)
-    forward_impl<4>(s, x, w, b, y, accumulate, kernels, threads);
+    forward_impl<4>(s, x, w, filter, b, y, accumulate, kernels, threads);
   else
-    forward_impl<2>(s, x, w, b, y, accumulate, kernels, threads);
+    forward_impl<2>(s, x, w, filter, b, y, accumulate, kernels, threads);
 }
 
 void winograd_dweight(int m, const Conv3x3Shape& s, const float* x, const float* gy, float* dw, CpuKernels kernels,

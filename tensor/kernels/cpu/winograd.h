@@ -49,9 +49,15 @@ struct Conv3x3Shape {
 enum class WinogradPass { Forward, WeightGradient };
 int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass);
 
+// How the filters are stored: Forward = w (K, C, 3, 3), the conv's own; Transposed = w (C, K, 3, 3)
+// read as w'[k][c][i][j] = w[c][k][2−i][2−j], the filter of the input gradient's transposed
+// convolution (cpu/conv2d.cpp), read in place instead of materialised.
+enum class WinogradFilter { Forward, Transposed };
+
 // y (N, K, Ho, Wo) = (accumulate ? y : 0) + conv3x3(x, w) (+ b[k] when b is not null).
 void winograd_forward(int m, const Conv3x3Shape& s, const float* x, const float* w, const float* b, float* y,
-                      bool accumulate, CpuKernels kernels, int threads);
+                      bool accumulate, CpuKernels kernels, int threads,
+                      WinogradFilter filter = WinogradFilter::Forward);
 
 // dw (K, C, 3, 3) += Σ_n correlation of x_n with gy_n (N, K, Ho, Wo): the weight gradient.
 void winograd_dweight(int m, const Conv3x3Shape& s, const float* x, const float* gy, float* dw, CpuKernels kernels,
