@@ -1,6 +1,9 @@
 // Allocator settings for tensor storage (see host_memory.h for why).
 #include "tensor/host_memory.h"
 
+#include <cstdlib>  // defines __GLIBC__ (through <features.h>) for the test below: without a C
+                    // library header first, the test was false and this function did nothing
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif

@@ -90,3 +90,25 @@ TEST_CASE("named streams are independent and reproducible; state round trip") {
   CHECK(r.normal() == x);
   CHECK(r.normal() == y);
 }
+
+// host_memory_configure_for_reuse() must reach glibc: a freed 8 MiB block then stays in the heap
+// (by default glibc would have given it its own mmap and unmapped it on free). It did nothing for
+// a while, unnoticed, when its source tested __GLIBC__ before including any C library header.
+#include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+
+#include "tensor/host_memory.h"
+
+TEST_CASE("host memory: freed tensor-sized blocks stay in the heap for reuse") {
+  sm::host_memory_configure_for_reuse();
+  const size_t bytes = size_t(8) << 20;
+  void* p = std::malloc(bytes);
+  REQUIRE(p != nullptr);
+  static_cast<volatile char*>(p)[0] = 1;
+  std::free(p);
+  const struct mallinfo2 mi = mallinfo2();
+  CHECK(mi.hblkhd < bytes);    // not an mmap of its own (those are counted in hblkhd while alive)
+  CHECK(mi.fordblks >= bytes);  // and kept as free heap memory after free, not trimmed
+}
+#endif

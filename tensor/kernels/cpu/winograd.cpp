@@ -324,7 +324,12 @@ void weight_transform_packed(const Conv3x3Shape& s, const float* w, WinogradFilt
     weight_filters<M>(g, u);
     for (int x = 0; x < A * A; ++x) store8(out[x], u[x]);
     const int64_t at = packed[0].offset(k0, c);
-    for (int x = 0; x < A * A; ++x) std::memcpy(packed[size_t(x)].data.get() + at, out[x], size_t(mr) * sizeof(float));
+    // mr is 6 (AVX2) or 8: constant-size copies, not a call into memcpy per position.
+    if (mr == 8)
+      for (int x = 0; x < A * A; ++x) std::memcpy(packed[size_t(x)].data.get() + at, out[x], 8 * sizeof(float));
+    else
+      for (int x = 0; x < A * A; ++x)
+        for (int i = 0; i < mr; ++i) packed[size_t(x)].data.get()[at + i] = out[x][i];
   }
 }
 
@@ -460,7 +465,7 @@ int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass) {
   if (t4 >= 64) return 4;  // 1.3–2.1× faster than direct from 64 tiles on (C64…C512, batch 1–32)
   // Batch 1 at 16×16 (64 tiles of F(2,3)): F(2,3) equals direct forward but is 1.3–1.5× faster
   // for the weight gradient.
-  if (pass == WinogradPass::WeightGradient && t2 >= 64) return 2;
+  if (t2 >= 64) return 2;
   return 0;
 }
 
