@@ -40,7 +40,7 @@ const char* cpu_kernels_name(CpuKernels k);
 struct PackedA {
   CpuKernels kernels = CpuKernels::Scalar;
   int64_t m = 0, k = 0, mpad = 0;  // mpad: M rounded up to whole slivers
-  int mr = 8;                      // rows per sliver
+  int mr = 8;                      // rows per sliver: 8, or 6 for AVX2
   std::shared_ptr<float> data;
   // Where A(i, k) lives (i < mpad: rows past M are padding, zero): an operand computed on the fly
   // (Winograd's transformed weights) is written here directly; rows i..i+mr−1 of one sliver are
