@@ -210,16 +210,20 @@ void input_plane(const Conv3x3Shape& s, const Tiling& tl, const float* x, float*
         continue;
       }
       const float* row = x + ih * s.w;
-      for (int64_t tw = 0; tw < TW; ++tw) {
-        const int64_t iw0 = tw * M - s.pad_w;
-        if (iw0 >= 0 && iw0 + A <= s.w) {
-          for (int q = 0; q < A; ++q) out[q * A * NT + tw] = row[iw0 + q];
-        } else {
-          for (int q = 0; q < A; ++q) {
-            const int64_t iw = iw0 + q;
-            out[q * A * NT + tw] = iw >= 0 && iw < s.w ? row[iw] : 0.f;
-          }
-        }
+      // Tiles [lo, hi) read only pixels inside the row (tw·m − pad ≥ 0 and tw·m − pad + α ≤ W):
+      // a plain stride-m copy per q, which the compiler vectorises; the edge tiles test each pixel.
+      const int64_t lo = std::min<int64_t>(TW, (s.pad_w + M - 1) / M);
+      const int64_t hi = s.w + s.pad_w - A < 0 ? lo : std::clamp<int64_t>((s.w + s.pad_w - A) / M + 1, lo, TW);
+      for (int q = 0; q < A; ++q) {
+        float* o = out + q * A * NT;
+        const float* src = row + q - s.pad_w;  // src[tw·m] is pixel tw·m + q − pad
+        for (int64_t tw = lo; tw < hi; ++tw) o[tw] = src[tw * M];
+        auto edge = [&](int64_t tw) {
+          const int64_t iw = tw * M + q - s.pad_w;
+          o[tw] = iw >= 0 && iw < s.w ? row[iw] : 0.f;
+        };
+        for (int64_t tw = 0; tw < lo; ++tw) edge(tw);
+        for (int64_t tw = hi; tw < TW; ++tw) edge(tw);
       }
     }
   // Row pass over (r, l): inputs q = 0..α−1 are A·NT apart; outputs j likewise.
@@ -246,7 +250,16 @@ void output_plane(const Conv3x3Shape& s, const Tiling& tl, const float* mk, int6
     for (int r = 0; r < M && th * M + r < ho; ++r) {
       float* yr = y + (th * M + r) * wo;
       const float* orow = o + r * NT + th * TW;  // + c·M·NT + tw
-      for (int64_t ow = 0; ow < wo; ++ow) {
+      // Whole tiles as an interleaving of M columns (vectorised); the last tile cut at the edge.
+      const int64_t full = wo / M;
+      if (accumulate) {
+        for (int64_t tw = 0; tw < full; ++tw)
+          for (int c = 0; c < M; ++c) yr[tw * M + c] += orow[c * M * NT + tw] + bias;
+      } else {
+        for (int64_t tw = 0; tw < full; ++tw)
+          for (int c = 0; c < M; ++c) yr[tw * M + c] = orow[c * M * NT + tw] + bias;
+      }
+      for (int64_t ow = full * M; ow < wo; ++ow) {
         const float val = orow[(ow % M) * M * NT + ow / M] + bias;
         yr[ow] = accumulate ? yr[ow] + val : val;
       }
