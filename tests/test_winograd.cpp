@@ -95,7 +95,7 @@ TEST_CASE("winograd: forward and weight gradient match a float64 direct convolut
   // n, c, h, w, k, pad_h, pad_w: single pixels, partial edge tiles in both directions, every padding.
   const Conv3x3Shape shapes[] = {{1, 1, 1, 1, 1, 1, 1},  {2, 3, 5, 7, 4, 1, 1},  {1, 2, 6, 6, 3, 0, 0},
                                  {3, 5, 9, 4, 2, 2, 2},  {2, 4, 8, 8, 5, 1, 1},  {1, 7, 13, 11, 6, 1, 0},
-                                 {2, 9, 3, 10, 3, 0, 2}, {2, 33, 17, 19, 40, 1, 1}};
+                                 {2, 9, 3, 10, 3, 0, 2}, {2, 33, 17, 19, 40, 1, 1}, {1, 300, 5, 6, 7, 1, 1}};
   for (int m : {2, 4}) {
     CAPTURE(m);
     for (CpuKernels fam : families_here()) {

@@ -319,30 +319,43 @@ template <int M>
 void weight_transform_packed(const Conv3x3Shape& s, const float* w, WinogradFilter filter, int64_t k0,
                              std::vector<PackedA>& packed) {
   constexpr int A = M + 2;
+  constexpr int64_t CB = 16;  // input channels per block: the block's α² runs (16·mr floats each) go out together
   const int mr = packed[0].mr;
   const int64_t rows = std::min<int64_t>(mr, s.k - k0);
   alignas(32) float taps[9][8] = {};
-  alignas(32) float out[A * A][8];
-  for (int64_t c = 0; c < s.c; ++c) {
-    if (filter == WinogradFilter::Forward) {
-      for (int64_t i = 0; i < rows; ++i)
-        for (int q = 0; q < 9; ++q) taps[q][i] = w[((k0 + i) * s.c + c) * 9 + q];
-    } else {  // w (C, K, 3, 3) turned 180°: the sliver's rows are 9·rows contiguous floats
-      const float* src = w + (c * s.k + k0) * 9;
-      for (int64_t i = 0; i < rows; ++i)
-        for (int q = 0; q < 9; ++q) taps[q][i] = src[i * 9 + 8 - q];
+  alignas(32) float out[A * A][CB * 8];  // out[ξ][(c − c0)·mr + i]: the sliver's layout for ξ
+  for (int64_t c0 = 0; c0 < s.c; c0 += CB) {
+    // A block stays inside one KC slice of the packed layout, where consecutive c are mr floats apart.
+    const int64_t slice_end = (c0 / PackedA::kGemmKC + 1) * PackedA::kGemmKC;
+    const int64_t c1 = std::min({s.c, c0 + CB, slice_end});
+    for (int64_t c = c0; c < c1; ++c) {
+      if (filter == WinogradFilter::Forward) {
+        for (int64_t i = 0; i < rows; ++i)
+          for (int q = 0; q < 9; ++q) taps[q][i] = w[((k0 + i) * s.c + c) * 9 + q];
+      } else {  // w (C, K, 3, 3) turned 180°: the sliver's rows are 9·rows contiguous floats
+        const float* src = w + (c * s.k + k0) * 9;
+        for (int64_t i = 0; i < rows; ++i)
+          for (int q = 0; q < 9; ++q) taps[q][i] = src[i * 9 + 8 - q];
+      }
+      V8 g[9], u[A * A];
+      for (int q = 0; q < 9; ++q) g[q] = load8(taps[q]);
+      weight_filters<M>(g, u);
+      // mr is 6 (AVX2) or 8: constant-size copies (a copy of mr floats compiled to a call into
+      // memmove per position: 5 % of a batch-1 inference, measured).
+      alignas(32) float lane[8];
+      for (int x = 0; x < A * A; ++x) {
+        store8(lane, u[x]);
+        if (mr == 8)
+          std::memcpy(out[x] + (c - c0) * 8, lane, 8 * sizeof(float));
+        else
+          std::memcpy(out[x] + (c - c0) * 6, lane, 6 * sizeof(float));
+      }
     }
-    V8 g[9], u[A * A];
-    for (int q = 0; q < 9; ++q) g[q] = load8(taps[q]);
-    weight_filters<M>(g, u);
-    for (int x = 0; x < A * A; ++x) store8(out[x], u[x]);
-    const int64_t at = packed[0].offset(k0, c);
-    // mr is 6 (AVX2) or 8: constant-size copies (a copy of mr floats compiles to a call into
-    // memmove per position, 5 % of a batch-1 inference, measured).
-    if (mr == 8)
-      for (int x = 0; x < A * A; ++x) std::memcpy(packed[size_t(x)].data.get() + at, out[x], 8 * sizeof(float));
-    else
-      for (int x = 0; x < A * A; ++x) std::memcpy(packed[size_t(x)].data.get() + at, out[x], 6 * sizeof(float));
+    // One contiguous run per ξ instead of α² scattered stores per channel (36 write streams at
+    // once defeat the prefetchers: half of this function's time went to those stores, measured).
+    const int64_t at = packed[0].offset(k0, c0);
+    for (int x = 0; x < A * A; ++x) std::memcpy(packed[size_t(x)].data.get() + at, out[x], size_t((c1 - c0) * mr) * sizeof(float));
+    c0 = c1 - CB;  // the loop adds CB: continue at c1
   }
 }
 
