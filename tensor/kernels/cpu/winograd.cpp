@@ -186,7 +186,7 @@ template <int M> Tiling tiling(const Conv3x3Shape& s, bool weight_gradient) {
 
 // Per-thread scratch of the plane transforms.
 struct PlaneScratch {
-  std::vector<float> phase, pass;
+  std::vector<float> phase, pass, row;
 };
 
 // V[ξ][c][t0 + l] for the tiles l = th·TW + tw of one input plane x_nc (H, W); v points at
@@ -194,38 +194,43 @@ struct PlaneScratch {
 // vectors even for 16×16 images): first the α×α inputs of each tile are gathered into
 // phase[q][r][l] = d_l[r][q] (input row th·m + r − pad_h, column tw·m + q − pad_w; zero outside),
 // then the row pass gives h[j][r][l] = (Bᵀ d_l[r])_j and the column pass V[(i, j)] = (Bᵀ h[j])_i.
+// The gather splits each zero-padded input row once into its m phases, split[p][u] = row[u·m + p]
+// (one strided copy per pixel); input q of tile tw is then split[q mod m][tw + q div m], so each
+// (q, r, th) of phase is one contiguous copy of TW floats.
 template <int M>
 void input_plane(const Conv3x3Shape& s, const Tiling& tl, const float* x, float* v, int64_t vs, PlaneScratch& sc) {
   constexpr int A = M + 2;
-  const int64_t TW = tl.tw, NT = tl.th * tl.tw;
+  const int64_t TW = tl.tw, NT = tl.th * tl.tw, U = TW + 1, padded = U * M;
   sc.phase.resize(size_t(A * A * NT));
   sc.pass.resize(size_t(A * A * NT));
+  sc.row.resize(size_t(padded + M * U));
   float* ph = sc.phase.data();
-  for (int r = 0; r < A; ++r)
-    for (int64_t th = 0; th < tl.th; ++th) {
-      const int64_t ih = th * M + r - s.pad_h;
+  float* rp = sc.row.data();            // the padded row: rp[u] = x[ih][u − pad_w], zero outside
+  float* split = rp + padded;           // split[p·U + u] = rp[u·m + p]
+  const int64_t lo = std::min(s.pad_w, padded), hi = std::clamp<int64_t>(s.pad_w + s.w, lo, padded);
+  for (int64_t qr = 0; qr < tl.th * M + 2; ++qr) {  // padded row qr = input row qr − pad_h
+    const int64_t ih = qr - s.pad_h;
+    const bool inside = ih >= 0 && ih < s.h;
+    if (inside) {
+      std::fill(rp, rp + lo, 0.f);
+      std::memcpy(rp + lo, x + ih * s.w + (lo - s.pad_w), size_t(hi - lo) * sizeof(float));
+      std::fill(rp + hi, rp + padded, 0.f);
+      for (int p = 0; p < M; ++p)
+        for (int64_t u = 0; u < U; ++u) split[p * U + u] = rp[u * M + p];
+    }
+    // The tile rows that read padded row qr, as their row r = qr − th·m.
+    for (int64_t th = std::max<int64_t>(0, (qr - A + M) / M); th < tl.th && th * M <= qr; ++th) {
+      const int64_t r = qr - th * M;
+      if (r >= A) continue;
       float* out = ph + r * NT + th * TW;  // + q·A·NT + tw
-      if (ih < 0 || ih >= s.h) {
-        for (int q = 0; q < A; ++q) std::fill(out + q * A * NT, out + q * A * NT + TW, 0.f);
-        continue;
-      }
-      const float* row = x + ih * s.w;
-      // Tiles [lo, hi) read only pixels inside the row (tw·m − pad ≥ 0 and tw·m − pad + α ≤ W):
-      // a plain stride-m copy per q, which the compiler vectorises; the edge tiles test each pixel.
-      const int64_t lo = std::min<int64_t>(TW, (s.pad_w + M - 1) / M);
-      const int64_t hi = s.w + s.pad_w - A < 0 ? lo : std::clamp<int64_t>((s.w + s.pad_w - A) / M + 1, lo, TW);
       for (int q = 0; q < A; ++q) {
-        float* o = out + q * A * NT;
-        const float* src = row + q - s.pad_w;  // src[tw·m] is pixel tw·m + q − pad
-        for (int64_t tw = lo; tw < hi; ++tw) o[tw] = src[tw * M];
-        auto edge = [&](int64_t tw) {
-          const int64_t iw = tw * M + q - s.pad_w;
-          o[tw] = iw >= 0 && iw < s.w ? row[iw] : 0.f;
-        };
-        for (int64_t tw = 0; tw < lo; ++tw) edge(tw);
-        for (int64_t tw = hi; tw < TW; ++tw) edge(tw);
+        if (inside)
+          std::memcpy(out + q * A * NT, split + (q % M) * U + q / M, size_t(TW) * sizeof(float));
+        else
+          std::fill(out + q * A * NT, out + q * A * NT + TW, 0.f);
       }
     }
+  }
   // Row pass over (r, l): inputs q = 0..α−1 are A·NT apart; outputs j likewise.
   lanes<A, A>(typename TxCall<M>::input(), ph, A * NT, sc.pass.data(), A * NT, A * NT);
   // Column pass over l, for each j: inputs r are NT apart.
