@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   if (!batch) {  // refine: 128×128 inputs, batch 32 (stage 4 at 8×8)
     const int64_t refine[][3] = {{64, 32, 64}, {128, 16, 128}, {256, 8, 256}, {512, 8, 512}};
     for (const auto& s : refine) shapes.push_back({32, s[0], s[1], s[2]});
+    // The `small` preset's undilated stages (models/nets/spine_model.cpp): step 1 on a 256-pixel
+    // film (batch 1), the refinement of 17 crops of 64 pixels (batch 17).
+    const int64_t small[][4] = {{1, 16, 64, 16}, {1, 32, 32, 32}, {17, 16, 16, 16}, {17, 32, 8, 32}};
+    for (const auto& s : small) shapes.push_back({s[0], s[1], s[2], s[3]});
   }
 
   std::printf("%-22s %-10s %9s %9s %9s\n", "N C HxW K", "algorithm", "fwd ms", "dx ms", "dW ms");
