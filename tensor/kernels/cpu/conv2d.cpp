@@ -64,11 +64,11 @@ Geom geom_make(const kernels::Conv2dGeometry& g) {
 // stride-1, undilated conv where exec_context().conv_algo and the measured crossover choose it;
 // 0 = the direct GEMM.
 Conv3x3Shape shape3x3(const Geom& g) { return {g.n, g.cin, g.h, g.w, g.cout, g.pad_h, g.pad_w}; }
-int winograd_m(const Geom& g, WinogradPass pass = WinogradPass::Forward) {
+int winograd_m(const Geom& g) {
   if (g.kernels == CpuKernels::Portable || g.kh != 3 || g.kw != 3 || g.stride_h != 1 || g.stride_w != 1 ||
       g.dilation_h != 1 || g.dilation_w != 1)
     return 0;
-  return winograd_tile(shape3x3(g), g.algo, pass);
+  return winograd_tile(shape3x3(g), g.algo);
 }
 
 template <class T> using MatR = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -460,7 +460,7 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
         dx = nullptr;  // done: the loops below compute dx only for strided and 1×1 convs
       }
       if (dw) {
-        if (const int m = winograd_m(g, WinogradPass::WeightGradient))
+        if (const int m = winograd_m(g))
           winograd_dweight(m, shape3x3(g), x, gy, dw, g.kernels, g.threads);
         else
           conv_dweight_batched(g, x, gy, dw);

@@ -119,12 +119,10 @@ template <> struct Tx<4> {
 // SSE registers in the portable one); the transforms above are written once for float and V8.
 typedef float V8 __attribute__((vector_size(32)));
 
-inline V8 load8(const float* p) {
-  V8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, V8 v) { std::memcpy(p, &v, sizeof v); }
+// By reference, not by value: the portable build (no AVX) would otherwise pass V8 in a way whose
+// ABI differs from an AVX build's (GCC's -Wpsabi).
+inline void load8(V8& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+inline void store8(float* p, const V8& v) { std::memcpy(p, &v, sizeof v); }
 
 // The transforms as function objects (lanes() inlines them, for float tails and V8 bodies).
 template <int M> struct TxCall {
@@ -146,7 +144,7 @@ __attribute__((always_inline)) inline void lanes(F f, const float* in, int64_t i
   int64_t l = 0;
   for (; l + 8 <= n; l += 8) {
     V8 a[NI], b[NO];
-    for (int i = 0; i < NI; ++i) a[i] = load8(in + i * is + l);
+    for (int i = 0; i < NI; ++i) load8(a[i], in + i * is + l);
     f(a, b);
     for (int o = 0; o < NO; ++o) store8(out + o * os + l, b[o]);
   }
@@ -343,7 +341,7 @@ void weight_transform_packed(const Conv3x3Shape& s, const float* w, WinogradFilt
           for (int q = 0; q < 9; ++q) taps[q][i] = src[i * 9 + 8 - q];
       }
       V8 g[9], u[A * A];
-      for (int q = 0; q < 9; ++q) g[q] = load8(taps[q]);
+      for (int q = 0; q < 9; ++q) load8(g[q], taps[q]);
       weight_filters<M>(g, u);
       // mr is 6 (AVX2) or 8: constant-size copies (a copy of mr floats compiled to a call into
       // memmove per position: 5 % of a batch-1 inference, measured).
@@ -385,7 +383,7 @@ template <int M> void weight_adjoint(const float* du, int64_t l0, int64_t l1, in
   int64_t l = l0;
   for (; l + 8 <= l1; l += 8) {
     V8 in[A * A], dg[9];
-    for (int x = 0; x < A * A; ++x) in[x] = load8(du + x * L + l);
+    for (int x = 0; x < A * A; ++x) load8(in[x], du + x * L + l);
     weight_adjoint_filters<M>(in, dg);
     alignas(32) float taps[9][8];
     for (int q = 0; q < 9; ++q) store8(taps[q], dg[q]);
@@ -478,7 +476,7 @@ void dweight_impl(const Conv3x3Shape& s, const float* x, const float* gy, float*
 
 }  // namespace
 
-int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass) {
+int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo) {
   if (s.pad_h < 0 || s.pad_h > 2 || s.pad_w < 0 || s.pad_w > 2 || s.ho() < 1 || s.wo() < 1) return 0;
   switch (algo) {
     case ConvAlgo::Direct: return 0;
@@ -494,8 +492,8 @@ int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass) {
   const int64_t t4 = s.n * ((s.ho() + 3) / 4) * ((s.wo() + 3) / 4);
   const int64_t t2 = s.n * ((s.ho() + 1) / 2) * ((s.wo() + 1) / 2);
   if (t4 >= 64) return 4;  // 1.3–2.1× faster than direct from 64 tiles on (C64…C512, batch 1–32)
-  // Batch 1 at 16×16 (64 tiles of F(2,3)): F(2,3) equals direct forward but is 1.3–1.5× faster
-  // for the weight gradient.
+  // Batch 1 at 16×16 (64 tiles of F(2,3)): F(2,3) is 1.1–1.4× faster than direct (forward and
+  // both gradients), F(4,3) slower (its transformed weights are 2.25× larger).
   if (t2 >= 64) return 2;
   return 0;
 }

@@ -43,11 +43,10 @@ struct Conv3x3Shape {
 };
 
 // The output tile size m (2 or 4) the convolution s should run with under `algo`, or 0 for the
-// direct GEMM. Auto: where the measured crossover says Winograd is faster (winograd.cpp), for the
-// forward (also the input gradient, a forward conv on the transposed geometry) or the weight
-// gradient.
-enum class WinogradPass { Forward, WeightGradient };
-int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo, WinogradPass pass);
+// direct GEMM. Auto: where the measured crossovers (bench/conv_algos) say Winograd is faster; the
+// same rule serves the forward, the input gradient (a forward conv on the transposed geometry)
+// and the weight gradient.
+int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo);
 
 // How the filters are stored: Forward = w (K, C, 3, 3), the conv's own; Transposed = w (C, K, 3, 3)
 // read as w'[k][c][i][j] = w[c][k][2−i][2−j], the filter of the input gradient's transposed
