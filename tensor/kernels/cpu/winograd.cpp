@@ -4,16 +4,17 @@
 // of m×m outputs per image; the last row and column of tiles may hang over the output edge: their
 // inputs past the image are zeros and their outputs past the edge are dropped). The α² planes of
 // the transformed data are stored ξ-major so that each product reads plain row-major matrices:
-//   V[ξ][c][t], U[ξ][k][c], M[ξ][k][t] (forward), Z[ξ][k][t] and dU[ξ][k][c] (weight gradient).
-// Each 2-D transform is two passes of a 1-D one, vectorised across the TW tiles of a tile row:
-// a row pass on every input row of the image (each row transformed once, though consecutive tile
-// rows share two of them), then a column pass per tile row whose lanes are contiguous.
+//   V[ξ][c][t], M[ξ][k][t] (forward), Z[ξ][k][t] and dU[ξ][k][c] (weight gradient);
+// U[ξ] (K, C) is written straight into the micro-kernel's packed layout (PackedA), never unpacked.
+// Each 2-D transform is two passes of a 1-D one, each pass vectorised across every tile of a
+// plane at once (eight lanes per vector), after a gather of the tiles' inputs into contiguous
+// lanes.
 //
-// Threads. One OpenMP region per call: the input and weight transforms split planes and filters,
-// the α² products run one per thread at a time (each single-threaded: no barrier inside, and the
-// same bits for any thread count), the output transform splits output planes. Batches whose
-// transformed data would exceed ~64 MB run in chunks of whole images (the weight gradient adds
-// the chunks' dU in chunk order: deterministic too).
+// Threads. One OpenMP region per call: the input and weight transforms split planes and filter
+// slivers, the α² products run one per thread at a time (each single-threaded: no barrier inside,
+// and the same bits for any thread count), the output transform splits output planes. Batches run
+// in chunks of whole images whose transformed data stays near 8 MB (in the last-level cache; see
+// tiling()); the weight gradient adds the chunks' dU in chunk order: deterministic too.
 #include "tensor/kernels/cpu/winograd.h"
 
 #include <omp.h>
