@@ -5,7 +5,10 @@
 //   dx_n += col2im(Wᵀ · g_n)          (Cin, H, W) (col2im adds each column entry back to the pixel
 //                                                  it was copied from)
 //   db  += Σ_n Σ_p g_n[:, p]          (Cout)
-// Two paths compute these:
+// On the fast float32 path, a 3×3 stride-1 undilated conv with enough tiles and channels runs as
+// Winograd F(4,3) or F(2,3) instead (cpu/winograd.h; exec_context().conv_algo, winograd_m below):
+// its forward, its input gradient (the transposed conv below) and its weight gradient. Otherwise
+// two paths compute these:
 // - float32 with a fast GEMM family (exec_context().cpu_kernels, cpu/gemm.h): W packed once per
 //   call; im2col packed straight from the images into the GEMM's panels (no col buffer); the
 //   forward one GEMM per image for large images split evenly over the threads, else one over the
