@@ -356,7 +356,7 @@ void weight_transform_packed(const Conv3x3Shape& s, const float* w, WinogradFilt
       for (int q = 0; q < 9; ++q) g[q] = load8(taps[q]);
       weight_filters<M>(g, u);
       // mr is 6 (AVX2) or 8: constant-size copies (a copy of mr floats compiled to a call into
-      // memmove per position: 5 % of a batch-1 inference, measured).
+      // memmove per position: about 9 % of a batch-1 inference, measured).
       alignas(32) float lane[8];
       for (int x = 0; x < A * A; ++x) {
         store8(lane, u[x]);
@@ -503,9 +503,11 @@ int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo) {
   if (s.c < 16 || s.k < 16) return 0;  // the `small` preset's 16-channel stages: F(4,3) 1.0–1.3× faster
   const int64_t t4 = s.n * ((s.ho() + 3) / 4) * ((s.wo() + 3) / 4);
   const int64_t t2 = s.n * ((s.ho() + 1) / 2) * ((s.wo() + 1) / 2);
-  if (t4 >= 64) return 4;  // 1.3–2.1× faster than direct from 64 tiles on (C64…C512, batch 1–32)
-  // Batch 1 at 16×16 (64 tiles of F(2,3)): F(2,3) is 1.1–1.4× faster than direct (forward and
-  // both gradients), F(4,3) slower (its transformed weights are 2.25× larger).
+  // F(4,3) from 64 tiles on: 1.2–2.9× faster than direct forward (C64…C512, batch 1–32).
+  if (t4 >= 64) return 4;
+  // Batch 1 at 16×16 (64 tiles of F(2,3)): F(2,3) was 1.1–1.6× faster than direct in most passes
+  // (the 256→512 forward was slower in one run), F(4,3) slower (its transformed weights are 2.25×
+  // larger).
   if (t2 >= 64) return 2;
   return 0;
 }
