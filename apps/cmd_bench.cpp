@@ -34,6 +34,7 @@ struct BenchArgs {
   std::string model = "all";
   std::string device = "cpu";
   int threads = 2, steps = 10, warmup = 3, infer_reps = 20, conv_reps = 10;
+  bool unfrozen = false;  // inference through the training layers (BN passes, weights packed per call)
 };
 
 struct Case {
@@ -111,9 +112,13 @@ void bench_model(const Case& cs, const BenchArgs& a, Device dev) {
                            {"train_gflop_per_img", round_to(train_flops_img / 1e9, 4)}, {"engine", "spinemark"},
                            {"device", device_name(dev)}};
 
+  // Inference as predict runs it: frozen (BN folded, weights prepared once; Module::inference_freeze).
   auto infer = [&](int64_t batch, int reps, const char* name) {
     NoGradGuard ng;
-    net.eval();
+    if (a.unfrozen)
+      net.eval();
+    else
+      net.inference_freeze();
     Var x(random_tensor({batch, 1, cs.h, cs.w}, rng, -1, 1, dev));
     std::vector<double> ts;
     for (int i = 0; i < a.warmup + reps; ++i) {
@@ -127,6 +132,7 @@ void bench_model(const Case& cs, const BenchArgs& a, Device dev) {
     const double med = s["median_s"];
     j.update(s);
     j["bench"] = name;
+    j["inference"] = a.unfrozen ? "unfrozen" : "frozen";
     j["img_per_s"] = round_to(double(batch) / med, 2);
     j["gflops_achieved"] = round_to(2.0 * double(fwd_macs) * double(batch) / med / 1e9, 2);
     j["maxrss_mib"] = round_to(maxrss_mib(), 1);
@@ -260,6 +266,9 @@ void bench_setup(CLI::App& root) {
   sub->add_option("--steps", a->steps, "Timed training steps (after --warmup)")->capture_default_str()->check(CLI::Range(1, 100000));
   sub->add_option("--warmup", a->warmup, "Untimed repetitions first")->capture_default_str()->check(CLI::Range(0, 100000));
   sub->add_option("--infer-reps", a->infer_reps, "Timed batch-1 inferences")->capture_default_str()->check(CLI::Range(1, 100000));
+  sub->add_flag("--unfrozen", a->unfrozen,
+                "Time inference without the inference snapshot (BN folded into the convs, weights prepared once), "
+                "as the layers run in training");
   sub->add_option("--conv-reps", a->conv_reps, "Timed repetitions per conv layer")->capture_default_str()->check(CLI::Range(1, 100000));
   sub->callback([a] { bench_run(*a); });
 }

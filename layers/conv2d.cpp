@@ -13,9 +13,7 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, i
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }
 
-Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams& p) {
-  const Tensor& xv = x.value();
-  const Tensor& wv = weight.value();
+kernels::Conv2dGeometry conv2d_geometry(const Tensor& xv, const Tensor& wv, const Tensor& bias, const Conv2dParams& p) {
   SM_CHECK(xv.dim() == 4 && wv.dim() == 4,
            "conv2d: x " << shape_str(xv.shape()) << " must be (N, Cin, H, W) and weight " << shape_str(wv.shape())
                         << " (Cout, Cin, kh, kw)");
@@ -33,9 +31,15 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams&
   SM_CHECK(g.out_h() > 0 && g.out_w() > 0, "conv2d: input " << shape_str(xv.shape()) << " is too small for kernel "
                                                              << shape_str(wv.shape()) << " with this padding/dilation");
   if (bias.defined())
-    SM_CHECK(bias.value().dim() == 1 && bias.value().size(0) == g.k && bias.value().dtype() == xv.dtype(),
+    SM_CHECK(bias.dim() == 1 && bias.size(0) == g.k && bias.dtype() == xv.dtype(),
              "conv2d: bias " << shape_str(bias.shape()) << " must be (" << g.k << ") of x's dtype");
+  return g;
+}
 
+Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams& p) {
+  const Tensor& xv = x.value();
+  const Tensor& wv = weight.value();
+  const kernels::Conv2dGeometry g = conv2d_geometry(xv, wv, bias.defined() ? bias.value() : Tensor(), p);
   Tensor xc = xv.contiguous(), wc = wv.contiguous();
   Tensor bc = bias.defined() ? bias.value().contiguous() : Tensor();
   Tensor y = Tensor::empty({g.n, g.k, g.out_h(), g.out_w()}, xv.dtype(), xv.device());  // (N, Cout, Ho, Wo)
@@ -68,6 +72,16 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int6
   }
 }
 
-Var Conv2d::forward(const Var& x) { return conv2d(x, weight_, bias_, p_); }
+Var Conv2d::forward(const Var& x) {
+  if (!inference_snapshot_active()) return conv2d(x, weight_, bias_, p_);
+  // Frozen: no graph, the weights as the cache holds them.
+  const Tensor b = bias_.defined() ? bias_.value() : Tensor();
+  const kernels::Conv2dGeometry g = conv2d_geometry(x.value(), weight_.value(), b, p_);
+  Tensor y = Tensor::empty({g.n, g.k, g.out_h(), g.out_w()}, x.value().dtype(), x.value().device());
+  kernels::Conv2dForwardOptions o;
+  o.cache = &cache_;
+  kernels::conv2d_forward(g, x.value().contiguous(), weight_.value().contiguous(), b.defined() ? b.contiguous() : b, y, o);
+  return Var(y);
+}
 
 }  // namespace sm

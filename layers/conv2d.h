@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "layers/module.h"
+#include "tensor/kernels/conv2d.h"
 #include "tensor/rng.h"
 
 namespace sm {
@@ -30,6 +31,11 @@ int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, i
 // float32 or float64 (all the same dtype) on the CPU; float32 on CUDA (cuDNN) when x is there.
 Var conv2d(const Var& x, const Var& weight, const Var& bias, const Conv2dParams& p);
 
+// The kernel geometry of conv2d(x, weight, bias, p) after conv2d's checks of the user's shapes
+// (bias may be undefined); fails with the message conv2d would give.
+kernels::Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                        const Conv2dParams& p);
+
 // nn.Conv2d: parameters "weight" (Cout, Cin, kh, kw) and optionally "bias" (Cout).
 // Init: weight ~ N(0, 2 / fan_out), fan_out = Cout*kh*kw (Kaiming normal, mode fan_out, like
 // torchvision's ResNet); bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default).
@@ -48,11 +54,17 @@ class Conv2d : public Module {
   Var weight() const { return weight_; }
   Var bias() const { return bias_; }
 
+ protected:
+  // Frozen (Module::inference_freeze): the weights stay packed / transformed between calls.
+  void inference_snapshot_build() override { cache_ = kernels::Conv2dWeightCache(); }
+  void inference_snapshot_drop() override { cache_ = kernels::Conv2dWeightCache(); }
+
  private:
   int64_t in_, out_;
   Conv2dParams p_;
   Var weight_;  // (Cout, Cin, kh, kw)
   Var bias_;    // (Cout) or undefined
+  kernels::Conv2dWeightCache cache_;  // filled by the forwards of a frozen module
 };
 
 }  // namespace sm

@@ -4,9 +4,26 @@
 namespace sm {
 
 void Module::train(bool on) {
+  if (on && frozen_) inference_unfreeze();  // training changes the weights: the snapshot goes
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);
 }
+
+void Module::inference_freeze() {
+  train(false);
+  inference_snapshot_drop();
+  inference_snapshot_build();
+  frozen_ = true;
+  for (auto& [name, child] : children_) child->inference_freeze();
+}
+
+void Module::inference_unfreeze() {
+  inference_snapshot_drop();
+  frozen_ = false;
+  for (auto& [name, child] : children_) child->inference_unfreeze();
+}
+
+bool Module::inference_snapshot_active() const { return frozen_ && !grad_mode_enabled(); }
 
 void Module::collect(const std::string& prefix, bool params, std::vector<NamedVar>& out) const {
   for (const auto& [name, v] : (params ? params_ : buffers_)) out.push_back({prefix + name, v});
@@ -47,19 +64,25 @@ int64_t Module::parameter_count() const {
 }
 
 void Module::to_dtype(DType dtype) {
+  const bool frozen = frozen_;
+  if (frozen) inference_unfreeze();
   for (auto& [name, v] : state_dict()) {
     Var var = v;
     var.value_mut() = var.value().to(dtype).clone();
     var.grad_release();
   }
+  if (frozen) inference_freeze();
 }
 
 void Module::to_device(Device device) {
+  const bool frozen = frozen_;
+  if (frozen) inference_unfreeze();
   for (auto& [name, v] : state_dict()) {
     Var var = v;
     var.value_mut() = var.value().to(device);
     var.grad_release();
   }
+  if (frozen) inference_freeze();
 }
 
 Var Module::parameter_add(const std::string& name, Tensor init) {

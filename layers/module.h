@@ -33,13 +33,33 @@ class Module {
   std::vector<Var> parameters() const;
   int64_t parameter_count() const;
 
-  // Converts every parameter and buffer (gradients dropped). float64 for gradient checks.
+  // Converts every parameter and buffer (gradients dropped). float64 for gradient checks. A
+  // frozen module (below) is frozen again from the converted weights.
   void to_dtype(DType dtype);
   void to_device(Device device);
+
+  // Inference snapshot (layers/conv_bn_fold.h): each Conv2d → BatchNorm2d pair runs as one conv
+  // with the BN folded into its weights and bias and the ReLU after it fused, and the convs keep
+  // their weights packed (and Winograd-transformed) between calls. What predict, eval and the
+  // benchmark's inference run. It is a snapshot of the weights: parameters or BN statistics
+  // changed afterwards are not seen until inference_freeze() is called again; train(true),
+  // to_dtype(), to_device() and weights_load() keep it consistent (drop it, or rebuild it from
+  // the new weights). The snapshot serves forwards without a graph (NoGradGuard) only; a forward
+  // that records one runs the layers as they are. Both are recursive; freezing implies eval().
+  void inference_freeze();
+  void inference_unfreeze();
+  bool inference_frozen() const { return frozen_; }
 
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
  protected:
+  // This module's own part of the snapshot (not its children's): build it from the current
+  // weights / drop it. Default: nothing to keep.
+  virtual void inference_snapshot_build() {}
+  virtual void inference_snapshot_drop() {}
+  // True when forward should run from the snapshot: frozen, and no graph is being recorded.
+  bool inference_snapshot_active() const;
+
   Var parameter_add(const std::string& name, Tensor init);
   Var buffer_add(const std::string& name, Tensor init);
   template <class M> std::shared_ptr<M> module_add(const std::string& name, std::shared_ptr<M> m) {
@@ -53,6 +73,7 @@ class Module {
   std::vector<NamedVar> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  bool frozen_ = false;
 };
 
 }  // namespace sm

@@ -22,6 +22,15 @@ std::shared_ptr<Conv2d> conv3x3_make(int64_t cin, int64_t cout, int64_t stride, 
   return std::make_shared<Conv2d>(cin, cout, 3, rng, Conv2dParams::make(stride, dilation, dilation), false);
 }
 
+// The downsample branch (conv 1×1, BN) folded into one conv.
+std::shared_ptr<FoldedConv> downsample_fold(const std::shared_ptr<Sequential>& ds) {
+  if (!ds) return nullptr;
+  auto conv = std::dynamic_pointer_cast<Conv2d>(ds->at(0));
+  auto bn = std::dynamic_pointer_cast<BatchNorm2d>(ds->at(1));
+  SM_CHECK(conv && bn, "ResNet: a downsample branch must be Conv2d then BatchNorm2d");
+  return std::make_shared<FoldedConv>(*conv, bn.get());
+}
+
 }  // namespace
 
 BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, const BlockParams& bp, bool downsample, Rng& rng,
@@ -34,7 +43,20 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, const BlockParams& bp, 
   if (downsample) downsample_ = module_add("downsample", downsample_make(inplanes, planes, bp.stride, rng, bn));
 }
 
+void BasicBlock::inference_snapshot_build() {
+  folded1_ = std::make_shared<FoldedConv>(*conv1_, bn1_.get());
+  folded2_ = std::make_shared<FoldedConv>(*conv2_, bn2_.get());
+  folded_down_ = downsample_fold(downsample_);
+}
+
+void BasicBlock::inference_snapshot_drop() { folded1_ = folded2_ = folded_down_ = nullptr; }
+
 Var BasicBlock::forward(const Var& x) {
+  if (inference_snapshot_active()) {
+    Var out = folded1_->forward(x, true);
+    out = folded2_->forward(out, false);
+    return add_relu(out, folded_down_ ? folded_down_->forward(x, false) : x);
+  }
   Var out = relu(bn1_->forward(conv1_->forward(x)));  // (N, planes, Ho, Wo)
   out = bn2_->forward(conv2_->forward(out));
   Var identity = downsample_ ? downsample_->forward(x) : x;
@@ -54,7 +76,22 @@ Bottleneck::Bottleneck(int64_t inplanes, int64_t planes, const BlockParams& bp, 
     downsample_ = module_add("downsample", downsample_make(inplanes, planes * expansion, bp.stride, rng, bn));
 }
 
+void Bottleneck::inference_snapshot_build() {
+  folded1_ = std::make_shared<FoldedConv>(*conv1_, bn1_.get());
+  folded2_ = std::make_shared<FoldedConv>(*conv2_, bn2_.get());
+  folded3_ = std::make_shared<FoldedConv>(*conv3_, bn3_.get());
+  folded_down_ = downsample_fold(downsample_);
+}
+
+void Bottleneck::inference_snapshot_drop() { folded1_ = folded2_ = folded3_ = folded_down_ = nullptr; }
+
 Var Bottleneck::forward(const Var& x) {
+  if (inference_snapshot_active()) {
+    Var out = folded1_->forward(x, true);
+    out = folded2_->forward(out, true);
+    out = folded3_->forward(out, false);
+    return add_relu(out, folded_down_ ? folded_down_->forward(x, false) : x);
+  }
   Var out = relu(bn1_->forward(conv1_->forward(x)));  // (N, width, H, W)
   out = relu(bn2_->forward(conv2_->forward(out)));    // (N, width, Ho, Wo)
   out = bn3_->forward(conv3_->forward(out));          // (N, 4*planes, Ho, Wo)
@@ -115,10 +152,14 @@ ResNet::ResNet(const ResNetConfig& cfg_in, Rng& rng) : cfg_(resnet_config_resolv
   out_channels_ = inplanes;
 }
 
+void ResNet::inference_snapshot_build() { folded_stem_ = std::make_shared<FoldedConv>(*conv1_, bn1_.get()); }
+void ResNet::inference_snapshot_drop() { folded_stem_ = nullptr; }
+
 std::vector<Var> ResNet::forward_stages(const Var& x) {
   SM_CHECK(x.value().dim() == 4 && x.size(1) == cfg_.in_channels,
            "ResNet: input " << shape_str(x.shape()) << " must be (N, " << cfg_.in_channels << ", H, W)");
-  Var h = relu(bn1_->forward(conv1_->forward(x)));       // (N, stem, H/2, W/2)
+  Var h = inference_snapshot_active() ? folded_stem_->forward(x, true)            // conv1+bn1+relu folded
+                                      : relu(bn1_->forward(conv1_->forward(x)));  // (N, stem, H/2, W/2)
   h = max_pool2d(h, MaxPool2dParams{3, 2, 1});           // (N, stem, H/4, W/4)
   std::vector<Var> out;
   for (auto& layer : layers_) {

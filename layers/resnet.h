@@ -7,6 +7,7 @@
 
 #include "layers/batchnorm2d.h"
 #include "layers/conv2d.h"
+#include "layers/conv_bn_fold.h"
 #include "layers/sequential.h"
 #include "tensor/rng.h"
 
@@ -34,10 +35,16 @@ class BasicBlock : public Module {
   Var forward(const Var& x) override;  // (N, inplanes, H, W) -> (N, planes, H/stride, W/stride)
   std::string type_name() const override { return "BasicBlock"; }
 
+ protected:
+  void inference_snapshot_build() override;
+  void inference_snapshot_drop() override;
+
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_;
   std::shared_ptr<BatchNorm2d> bn1_, bn2_;
   std::shared_ptr<Sequential> downsample_;  // "downsample.0" Conv2d 1x1, "downsample.1" BN; or null
+  // Frozen: conv1+bn1(+relu), conv2+bn2, downsample conv+BN folded (conv_bn_fold.h).
+  std::shared_ptr<FoldedConv> folded1_, folded2_, folded_down_;
 };
 
 // conv1 1x1 -> bn1 -> relu -> conv2 3x3 (stride, dilation_first) -> bn2 -> relu -> conv3 1x1
@@ -50,10 +57,15 @@ class Bottleneck : public Module {
   Var forward(const Var& x) override;  // (N, inplanes, H, W) -> (N, 4*planes, H/stride, W/stride)
   std::string type_name() const override { return "Bottleneck"; }
 
+ protected:
+  void inference_snapshot_build() override;
+  void inference_snapshot_drop() override;
+
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_, conv3_;
   std::shared_ptr<BatchNorm2d> bn1_, bn2_, bn3_;
   std::shared_ptr<Sequential> downsample_;
+  std::shared_ptr<FoldedConv> folded1_, folded2_, folded3_, folded_down_;  // frozen, as BasicBlock's
 };
 
 enum class BlockType { Basic, Bottleneck };
@@ -92,7 +104,12 @@ class ResNet : public Module {
   int64_t out_channels() const { return out_channels_; }
   const ResNetConfig& config() const { return cfg_; }
 
+ protected:
+  void inference_snapshot_build() override;
+  void inference_snapshot_drop() override;
+
  private:
+  std::shared_ptr<FoldedConv> folded_stem_;  // frozen: conv1 + bn1 (+ relu)
   ResNetConfig cfg_;
   int64_t out_channels_ = 0;
   std::shared_ptr<Conv2d> conv1_;

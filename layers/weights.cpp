@@ -85,7 +85,10 @@ void weights_assign(const SafeTensorsFile& file, const std::string& source, cons
   }
 }
 
-void weights_load(const std::string& path, Module& module) { weights_load(path, module_named_tensors(module)); }
+void weights_load(const std::string& path, Module& module) {
+  weights_load(path, module_named_tensors(module));
+  if (module.inference_frozen()) module.inference_freeze();  // the snapshot from the new weights
+}
 
 void weights_load(const std::string& path, const std::vector<NamedTensor>& targets) {
   weights_assign(safetensors_read(path), path, targets);

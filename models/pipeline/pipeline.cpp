@@ -54,7 +54,7 @@ void step1_stage(const Image& film, const NetSpec& net, const StagePredictor& pr
 StagePredictor stage_predictor_from_net(std::shared_ptr<DsntNet> net, Device device) {
   SM_CHECK(net, "pipeline: no network");
   net->to_device(device);
-  net->eval();
+  net->inference_freeze();  // eval mode, BN folded into the convs, weights prepared once
   return [net, device](const Tensor& images, const StageQuery&) {
     NoGradGuard ng;
     DsntOutput out = net->forward_all(Var(images.to(device)));

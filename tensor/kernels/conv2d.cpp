@@ -26,7 +26,8 @@ void check_geometry(const char* op, const Conv2dGeometry& g, const Tensor& x, co
 }
 }  // namespace
 
-void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y) {
+void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                    const Conv2dForwardOptions& options) {
   const char* op = "conv2d_forward";
   check_geometry(op, g, x, weight);
   check_numel(op, y, g.n * g.k * g.out_h() * g.out_w(), "y");
@@ -34,10 +35,13 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weig
   const Device d = kernel_device(op, {&x, &weight, &bias, &y});
   exec_context().counters.conv2d_forward_macs += g.macs();
   if (d == Device::CUDA) {
-    if constexpr (kCudaBuilt) cuda::conv2d_forward(cuda_shape(g), f32_ptr(x), f32_ptr(weight), f32_ptr(bias), f32_ptr(y));
+    if constexpr (kCudaBuilt) {
+      cuda::conv2d_forward(cuda_shape(g), f32_ptr(x), f32_ptr(weight), f32_ptr(bias), f32_ptr(y));
+      if (options.relu) cuda::relu_forward(y.numel(), f32_ptr(y), f32_ptr(y));
+    }
     return;
   }
-  cpu::conv2d_forward(g, x, weight, bias, y);
+  cpu::conv2d_forward(g, x, weight, bias, y, options.relu, options.cache ? &options.cache->cpu : nullptr);
 }
 
 void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor* dx,

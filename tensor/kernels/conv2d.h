@@ -3,8 +3,13 @@
 // cuDNN, float32. The layer (layers/conv2d.cpp) checks the user's shapes and builds the graph.
 #pragma once
 #include <cstdint>
+#include <memory>
 
 #include "tensor/tensor.h"
+
+namespace sm::cpu {
+struct ConvWeightCache;  // cpu/conv2d.cpp
+}
 
 namespace sm::kernels {
 
@@ -18,9 +23,25 @@ struct Conv2dGeometry {
   int64_t macs() const { return n * k * out_h() * out_w() * c * kh * kw; }  // multiply-adds of a forward
 };
 
-// y (N, K, Ho, Wo) = conv(x, weight) + bias. bias (K) may be undefined (no bias). Assigns y.
-// Counts g.macs() into exec_context().counters.conv2d_forward_macs.
-void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y);
+// Weights of one conv prepared once and reused by later forward calls (inference): on the CPU
+// the GEMM's packed W and the Winograd-transformed filters, each built on the first call that
+// needs it (the input size picks the algorithm) for the CPU kernel family of that call. It is a
+// snapshot: valid only while the weight tensor passed with it keeps its values, so its owner
+// builds it for frozen weights and drops it with them (layers/conv_bn_fold.h). Safe to share
+// between threads. CUDA ignores it (cuDNN reads W as it is).
+struct Conv2dWeightCache {
+  std::shared_ptr<cpu::ConvWeightCache> cpu;
+};
+
+struct Conv2dForwardOptions {
+  bool relu = false;                   // y = max(0, conv + bias): the activation fused at inference
+  Conv2dWeightCache* cache = nullptr;  // prepared weights to use and fill, or none
+};
+
+// y (N, K, Ho, Wo) = conv(x, weight) + bias (then max(0, ·) with options.relu). bias (K) may be
+// undefined (no bias). Assigns y. Counts g.macs() into exec_context().counters.conv2d_forward_macs.
+void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
+                    const Conv2dForwardOptions& options = {});
 // With dy = ∂L/∂y (N, K, Ho, Wo): dx (N, C, H, W) += ∂L/∂x, dweight (K, C, kh, kw) += ∂L/∂w,
 // dbias (K) += Σ dy. Each output may be null (not needed). Adds.
 void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor* dx,

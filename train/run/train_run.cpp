@@ -115,7 +115,7 @@ struct Step1Validation {
 
   double error(DsntNet& net) const {
     NoGradGuard ng;
-    net.eval();
+    net.inference_freeze();  // BN folded, weights prepared once for all batches (train() drops it)
     double sum = 0;
     int count = 0;
     for (int first = 0; first < n; first += 16) {

@@ -26,6 +26,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -73,6 +74,41 @@ int winograd_m(const Geom& g) {
     return 0;
   return winograd_tile(shape3x3(g), g.algo);
 }
+
+}  // namespace
+
+// Prepared weights of one conv (kernels::Conv2dWeightCache): each entry is built by the first
+// call that needs it, for that call's kernel family (a call with another family starts over).
+// The mutex makes concurrent first calls safe; entries are handed out as shared copies.
+struct ConvWeightCache {
+  std::mutex mutex;
+  CpuKernels kernels = CpuKernels::Auto;  // the family of the entries below (never Auto once built)
+  PackedA packed;                         // W (Cout, Cin·kh·kw) for the im2col GEMM
+  WinogradWeights winograd2, winograd4;   // U[ξ] of F(2,3) and F(4,3)
+
+  void family_check(CpuKernels family) {
+    if (kernels == family) return;
+    kernels = family;
+    packed = PackedA();
+    winograd2.clear();
+    winograd4.clear();
+  }
+  PackedA direct(const Geom& g, const float* w) {
+    std::lock_guard<std::mutex> lock(mutex);
+    family_check(g.kernels);
+    if (!packed.data) packed = pack_a(g.kernels, g.cout, g.k(), MatRef{w, g.k(), 1});
+    return packed;
+  }
+  WinogradWeights winograd(const Geom& g, int m, const float* w) {
+    std::lock_guard<std::mutex> lock(mutex);
+    family_check(g.kernels);
+    WinogradWeights& u = m == 4 ? winograd4 : winograd2;
+    if (u.empty()) u = winograd_weights(m, shape3x3(g), w, g.kernels, g.threads);
+    return u;
+  }
+};
+
+namespace {
 
 template <class T> using MatR = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T> using MapR = Eigen::Map<MatR<T>>;
@@ -165,6 +201,9 @@ template <class T> class WeightProduct {
       if (g.kernels != CpuKernels::Portable)
         packed_ = pack_a(g.kernels, m_, inner_, transposed ? MatRef{w, 1, g.k()} : MatRef{w, g.k(), 1});
   }
+  // W as packed before (ConvWeightCache): nothing to pack.
+  WeightProduct(const Geom& g, const T* w, PackedA packed)
+      : g_(g), w_(w), transposed_(false), m_(g.cout), inner_(g.k()), packed_(std::move(packed)) {}
   bool fast() const { return packed_.data != nullptr; }
   const PackedA& packed() const { return packed_; }
   // C (M, n) (row stride ldc) = [C +] op(W) · B, B (inner, n) row-major with row stride ldb.
@@ -321,7 +360,7 @@ void conv_dweight_batched(const Geom& g, const float* x, const float* gy, float*
 // inference). Why not one GEMM per image there: with 8×8 or 16×16 pixels (the last stages) each
 // would be only P columns wide and would stream all of W (up to 9.4 MB) once per image.
 void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>& wprod, const float* b, float* y,
-                       bool accumulate = false) {
+                       bool accumulate = false, bool relu = false) {
   const int64_t P = g.pix();
   if (P >= 1024 && batch_parallel(g)) {
     // Large images: one GEMM per image, whole images per thread (a 1×1 stride-1 conv reads x_n
@@ -336,10 +375,16 @@ void conv_forward_fast(const Geom& g, const float* x, const WeightProduct<float>
   } else {
     sgemm_packed(wprod.packed(), g.n * P, im2col_packer(g, x), CMap{y, P, P, g.cout * P}, accumulate, g.threads);
   }
-  if (b) {
+  if (b || relu) {
 #pragma omp parallel for num_threads(g.threads) schedule(static) if (g.n * g.cout * P > (1 << 16))
-    for (int64_t nc = 0; nc < g.n * g.cout; ++nc)
-      for (int64_t p = 0; p < P; ++p) y[nc * P + p] += b[nc % g.cout];
+    for (int64_t nc = 0; nc < g.n * g.cout; ++nc) {
+      float* row = y + nc * P;
+      const float bias = b ? b[nc % g.cout] : 0.f;
+      if (relu)
+        for (int64_t p = 0; p < P; ++p) row[p] = std::max(row[p] + bias, 0.f);
+      else
+        for (int64_t p = 0; p < P; ++p) row[p] += bias;
+    }
   }
 }
 
@@ -389,15 +434,32 @@ void conv_dinput_as_conv(const Geom& g, const float* w, const float* gy, float* 
   conv_forward_fast(t, gy, wprod, nullptr, dx, true);
 }
 
-template <class T> void conv_forward(const Geom& g, const T* x, const T* w, const T* b, T* y) {
+// y = max(0, y) over the whole output (the reference paths' fused activation: a plain second pass).
+template <class T> void relu_inplace(const Geom& g, T* y) {
+  const int64_t n = g.n * g.cout * g.pix();
+#pragma omp parallel for num_threads(g.threads) schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) y[i] = std::max(y[i], T(0));
+}
+
+// The forward with fused ReLU; `cache` (float32 fast path only, else ignored) supplies W packed
+// or transformed as an earlier call left it, and keeps what this call prepares.
+template <class T>
+void conv_forward(const Geom& g, const T* x, const T* w, const T* b, T* y, bool relu = false,
+                  ConvWeightCache* cache = nullptr) {
   const int64_t K = g.k(), P = g.pix(), rows = tile_rows(g, sizeof(T));
   if constexpr (std::is_same_v<T, float>) {
-    if (const int m = winograd_m(g)) return winograd_forward(m, shape3x3(g), x, w, b, y, false, g.kernels, g.threads);
+    if (const int m = winograd_m(g)) {
+      if (!cache) return winograd_forward(m, shape3x3(g), x, w, b, y, false, g.kernels, g.threads, WinogradFilter::Forward, relu);
+      const WinogradWeights u = cache->winograd(g, m, w);
+      return winograd_forward(m, shape3x3(g), x, w, b, y, false, g.kernels, g.threads, WinogradFilter::Forward, relu, &u);
+    }
+    if (cache && g.kernels != CpuKernels::Portable)
+      return conv_forward_fast(g, x, WeightProduct<float>(g, w, cache->direct(g, w)), b, y, false, relu);
   }
   // y_n[:, p0:p0+pt] (Cout, pt) = W (Cout, K) · B (K, pt), B with row stride ldb.
   const WeightProduct<T> wprod(g, w, false);
   if constexpr (std::is_same_v<T, float>) {
-    if (wprod.fast()) return conv_forward_fast(g, x, wprod, b, y);
+    if (wprod.fast()) return conv_forward_fast(g, x, wprod, b, y, false, relu);
   }
   auto w_times = [&](const T* bmat, int64_t ldb, int64_t pt, T* yout, int threads) {
     wprod.run(bmat, ldb, pt, yout, P, false, threads);
@@ -449,6 +511,7 @@ template <class T> void conv_forward(const Geom& g, const T* x, const T* w, cons
     std::vector<T> col(scratch);
     for (int64_t n = 0; n < g.n; ++n) one_image(n, col);
   }
+  if (relu) relu_inplace(g, y);
 }
 
 // gy (N, Cout, P); dw (Cout, K) or null; dx (N, Cin, H, W) or null; db (Cout) or null.
@@ -537,11 +600,13 @@ template <class T> void conv_backward(const Geom& g, const T* x, const T* w, con
 }  // namespace
 
 void conv2d_forward(const kernels::Conv2dGeometry& geometry, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                    Tensor& y) {
+                    Tensor& y, bool relu, std::shared_ptr<ConvWeightCache>* cache) {
   const Geom g = geom_make(geometry);
+  if (cache && !*cache) *cache = std::make_shared<ConvWeightCache>();
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    conv_forward<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
+    conv_forward<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>(), relu,
+                    cache ? cache->get() : nullptr);
   });
 }
 

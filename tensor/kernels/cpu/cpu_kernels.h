@@ -24,8 +24,9 @@ double sum(const Tensor& x);
 double sum_squares(const Tensor& x);
 
 // conv2d.cpp
+// relu: y = max(0, ·) after the bias; cache: prepared weights (created here when *cache is empty).
 void conv2d_forward(const kernels::Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                    Tensor& y);
+                    Tensor& y, bool relu = false, std::shared_ptr<ConvWeightCache>* cache = nullptr);
 void conv2d_backward(const kernels::Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& dy,
                      Tensor* dx, Tensor* dweight, Tensor* dbias);
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <vector>
 
+#include "tensor/check.h"
 #include "tensor/kernels/cpu/gemm.h"
 
 namespace sm::cpu {
@@ -252,7 +253,7 @@ void input_plane(const Conv3x3Shape& s, const Tiling& tl, const float* x, float*
 // o[c][r][l] = (Aᵀ sm[·][r][l])_c = y_l[r][c], then o is written into the plane (cut at the edges).
 template <int M>
 void output_plane(const Conv3x3Shape& s, const Tiling& tl, const float* mk, int64_t ms, float bias, float* y,
-                  bool accumulate, PlaneScratch& sc) {
+                  bool accumulate, bool relu, PlaneScratch& sc) {
   constexpr int A = M + 2;
   const int64_t TW = tl.tw, NT = tl.th * tl.tw, ho = s.ho(), wo = s.wo();
   sc.pass.resize(size_t(A * M * NT));
@@ -278,6 +279,8 @@ void output_plane(const Conv3x3Shape& s, const Tiling& tl, const float* mk, int6
         const float val = orow[(ow % M) * M * NT + ow / M] + bias;
         yr[ow] = accumulate ? yr[ow] + val : val;
       }
+      if (relu)  // a second pass over the row while it is in L1 (keeps the loops above vectorised)
+        for (int64_t ow = 0; ow < wo; ++ow) yr[ow] = std::max(yr[ow], 0.f);
     }
 }
 
@@ -413,23 +416,37 @@ template <int M> void weight_adjoint(const float* du, int64_t l0, int64_t l1, in
 // Uninitialised float buffer (every element is written before it is read).
 std::unique_ptr<float[]> buffer(int64_t n) { return std::unique_ptr<float[]>(new float[size_t(std::max<int64_t>(1, n))]); }
 
+// U[ξ] (K, C) for every ξ, allocated and packed for `kernels` (filled by weight_transform_packed).
+std::vector<PackedA> packed_weights_alloc(int xi, const Conv3x3Shape& s, CpuKernels kernels) {
+  std::vector<PackedA> packed(static_cast<size_t>(xi));
+  for (PackedA& p : packed) p = packed_a_alloc(kernels, s.k, s.c);
+  return packed;
+}
+
+// `prepared`: U from winograd_weights (then w is not read), or null to transform w here.
 template <int M>
-void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, WinogradFilter filter, const float* b, float* y,
-                  bool accumulate, CpuKernels kernels, int threads) {
+void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, WinogradFilter filter,
+                  const std::vector<PackedA>* prepared, const float* b, float* y, bool accumulate, bool relu,
+                  CpuKernels kernels, int threads) {
   constexpr int A = M + 2, XI = A * A;
   const Tiling tl = tiling<M>(s, false);
   const int64_t C = s.c, K = s.k, per_image = tl.th * tl.tw, hw = s.h * s.w, howo = s.ho() * s.wo();
   const int64_t Tmax = tl.chunk * per_image;
   auto V = buffer(XI * C * Tmax), Mb = buffer(XI * K * Tmax);
-  std::vector<PackedA> packed(XI);
-  for (PackedA& p : packed) p = packed_a_alloc(kernels, K, C);
+  SM_CHECK(!prepared || (int(prepared->size()) == XI && (*prepared)[0].m == K && (*prepared)[0].k == C),
+           "winograd_forward: prepared weights of another shape or tile size");
+  std::vector<PackedA> own = prepared ? std::vector<PackedA>() : packed_weights_alloc(XI, s, kernels);
+  const std::vector<PackedA>& packed = prepared ? *prepared : own;
   const int mr = packed[0].mr;
 #pragma omp parallel num_threads(threads)
   {
     PlaneScratch sc;
     // U[ξ] = G g Gᵀ, packed for the micro-kernel, once for all chunks.
+    if (!prepared) {
 #pragma omp for schedule(static)
-    for (int64_t k0 = 0; k0 < K; k0 += mr) weight_transform_packed<M>(s, w, filter, k0, packed);
+      for (int64_t k0 = 0; k0 < K; k0 += mr)
+        weight_transform_packed<M>(s, w, filter, k0, own);
+    }
     for (int64_t n0 = 0; n0 < s.n; n0 += tl.chunk) {
       const int64_t nn = std::min(tl.chunk, s.n - n0), T = nn * per_image;
 #pragma omp for schedule(static)
@@ -445,7 +462,7 @@ void forward_impl(const Conv3x3Shape& s, const float* x, const float* w, Winogra
       for (int64_t nk = 0; nk < nn * K; ++nk) {
         const int64_t n = nk / K, k = nk % K;
         output_plane<M>(s, tl, Mb.get() + k * T + n * per_image, K * T, b ? b[k] : 0.f,
-                        y + (n0 + n) * K * howo + k * howo, accumulate, sc);
+                        y + (n0 + n) * K * howo + k * howo, accumulate, relu, sc);
       }
     }
   }
@@ -512,12 +529,28 @@ int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo) {
   return 0;
 }
 
+WinogradWeights winograd_weights(int m, const Conv3x3Shape& s, const float* w, CpuKernels kernels, int threads,
+                                 WinogradFilter filter) {
+  WinogradWeights packed = packed_weights_alloc((m + 2) * (m + 2), s, kernels);
+  const int mr = packed[0].mr;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t k0 = 0; k0 < s.k; k0 += mr) {
+    if (m == 4)
+      weight_transform_packed<4>(s, w, filter, k0, packed);
+    else
+      weight_transform_packed<2>(s, w, filter, k0, packed);
+  }
+  return packed;
+}
+
 void winograd_forward(int m, const Conv3x3Shape& s, const float* x, const float* w, const float* b, float* y,
-                      bool accumulate, CpuKernels kernels, int threads, WinogradFilter filter) {
+                      bool accumulate, CpuKernels kernels, int threads, WinogradFilter filter, bool relu,
+                      const WinogradWeights* weights) {
+  SM_CHECK(!(relu && accumulate), "winograd_forward: relu applies to an assigned output, not an accumulated one");
   if (m == 4)
-    forward_impl<4>(s, x, w, filter, b, y, accumulate, kernels, threads);
+    forward_impl<4>(s, x, w, filter, weights, b, y, accumulate, relu, kernels, threads);
   else
-    forward_impl<2>(s, x, w, filter, b, y, accumulate, kernels, threads);
+    forward_impl<2>(s, x, w, filter, weights, b, y, accumulate, relu, kernels, threads);
 }
 
 void winograd_dweight(int m, const Conv3x3Shape& s, const float* x, const float* gy, float* dw, CpuKernels kernels,

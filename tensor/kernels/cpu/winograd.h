@@ -26,7 +26,10 @@
 #pragma once
 #include <cstdint>
 
+#include <vector>
+
 #include "tensor/kernels/context.h"
+#include "tensor/kernels/cpu/gemm.h"
 
 namespace sm::cpu {
 
@@ -53,10 +56,21 @@ int winograd_tile(const Conv3x3Shape& s, ConvAlgo algo);
 // convolution (cpu/conv2d.cpp), read in place instead of materialised.
 enum class WinogradFilter { Forward, Transposed };
 
-// y (N, K, Ho, Wo) = (accumulate ? y : 0) + conv3x3(x, w) (+ b[k] when b is not null).
+// The transformed filters U[ξ] = G g Gᵀ (K, C) of every ξ, each packed for the micro-kernel of
+// `kernels`: what winograd_forward computes first on every call. Inference keeps them between
+// calls (kernels::Conv2dWeightCache) so that a batch-1 forward does not redo the transform (up to
+// α²·K·C floats written: 16.8 MB for F(2,3) at K = C = 512) for a product that reads them once.
+using WinogradWeights = std::vector<PackedA>;
+WinogradWeights winograd_weights(int m, const Conv3x3Shape& s, const float* w, CpuKernels kernels, int threads,
+                                 WinogradFilter filter = WinogradFilter::Forward);
+
+// y (N, K, Ho, Wo) = (accumulate ? y : 0) + conv3x3(x, w) (+ b[k] when b is not null), then
+// y = max(0, y) when relu (the fused activation of inference; not with accumulate). With
+// `weights` (from winograd_weights for the same m, shape, filters and kernels) w is not read.
 void winograd_forward(int m, const Conv3x3Shape& s, const float* x, const float* w, const float* b, float* y,
                       bool accumulate, CpuKernels kernels, int threads,
-                      WinogradFilter filter = WinogradFilter::Forward);
+                      WinogradFilter filter = WinogradFilter::Forward, bool relu = false,
+                      const WinogradWeights* weights = nullptr);
 
 // dw (K, C, 3, 3) += Σ_n correlation of x_n with gy_n (N, K, Ho, Wo): the weight gradient.
 void winograd_dweight(int m, const Conv3x3Shape& s, const float* x, const float* gy, float* dw, CpuKernels kernels,
