@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "tensor/check.h"
+#include "tensor/kernels/context.h"
 
 namespace sm {
 
@@ -84,6 +85,10 @@ Image letterbox_image(const Image& src, const Letterbox& lb, float pad) {
   const auto ty = axis_taps(src.height, lb.dst_height, lb.scale, lb.offset_y);
   // Horizontal pass: (src_height, dst_width), then vertical: (dst_height, dst_width).
   std::vector<double> tmp(size_t(src.height) * size_t(lb.dst_width));
+  // Rows (then output rows) are independent: split over the kernel threads (a 2000×1000 film is
+  // 2 M source pixels, a few ms on one core).
+  const int threads = exec_context().threads_or_default();
+#pragma omp parallel for num_threads(threads) schedule(static) if (int64_t(src.height) * lb.dst_width > 20000)
   for (int y = 0; y < src.height; ++y)
     for (int q = 0; q < lb.dst_width; ++q) {
       const AxisTap& t = tx[size_t(q)];
@@ -94,6 +99,7 @@ Image letterbox_image(const Image& src, const Letterbox& lb, float pad) {
   Image out(lb.dst_width, lb.dst_height, pad);
   out.bits = src.bits;
   out.format = src.format;
+#pragma omp parallel for num_threads(threads) schedule(static) if (int64_t(lb.dst_height) * lb.dst_width > 20000)
   for (int r = 0; r < lb.dst_height; ++r) {
     const AxisTap& t = ty[size_t(r)];
     for (int q = 0; q < lb.dst_width; ++q) {

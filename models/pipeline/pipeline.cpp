@@ -32,13 +32,24 @@ void stage_output_check(const StageOutput& o, int n, int64_t k, const char* stag
            "pipeline: the " << stage << " stage answered " << o.n << "x" << o.k << " points, expected " << n << "x" << k);
 }
 
+// The letterboxed film of the last step-1 stage: the next one reuses it when its input size is
+// the same (detect and coarse read the same 256×256 film in both presets).
+struct Step1Input {
+  int64_t width = 0, height = 0;
+  Tensor images;  // (1, 1, height, width)
+};
+
 // Step-1 stage: letterbox, predict, map back to image pixels.
 void step1_stage(const Image& film, const NetSpec& net, const StagePredictor& predict, std::vector<Point2>& points,
-                 std::vector<double>& spread) {
+                 std::vector<double>& spread, Step1Input& input) {
   const Letterbox lb = letterbox_fit(film.width, film.height, net.input_width, net.input_height);
   StageQuery q;
   q.letterbox = &lb;
-  const StageOutput o = predict(images_to_tensor({step1_input(film, lb)}), q);
+  if (input.width != net.input_width || input.height != net.input_height || !input.images.defined()) {
+    input.images = images_to_tensor({step1_input(film, lb)});
+    input.width = net.input_width, input.height = net.input_height;
+  }
+  const StageOutput o = predict(input.images, q);
   stage_output_check(o, 1, net.net.landmarks, "step-1");
   points.assign(size_t(o.k), kNaN2);
   spread.assign(size_t(o.k), NAN);
@@ -151,10 +162,11 @@ PipelineResult Pipeline::run_step1(const Image& film) const {
   r.image_width = film.width;
   r.image_height = film.height;
   auto t0 = Clock::now();
-  step1_stage(film, spec_.detect, detect_, r.centres, r.centre_spread_px);
+  Step1Input input;
+  step1_stage(film, spec_.detect, detect_, r.centres, r.centre_spread_px, input);
   r.timings_ms.push_back({"detect", ms_since(t0)});
   t0 = Clock::now();
-  step1_stage(film, spec_.coarse, coarse_, r.step1, r.step1_spread_px);
+  step1_stage(film, spec_.coarse, coarse_, r.step1, r.step1_spread_px, input);
   r.timings_ms.push_back({"coarse", ms_since(t0)});
   r.landmarks = r.step1;
   r.spread_px = r.step1_spread_px;
