@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include "apps/command.h"
+#include "apps/omp_wait_policy.h"
 #include "layers/dsnt.h"
 #include "layers/dsnt_losses.h"
 #include "layers/elementwise.h"
@@ -110,7 +111,7 @@ void bench_model(const Case& cs, const BenchArgs& a, Device dev) {
                            {"params", net.parameter_count()}, {"fwd_gmacs_per_img", round_to(fwd_macs / 1e9, 4)},
                            {"fwd_gflop_per_img", round_to(2 * fwd_macs / 1e9, 4)},
                            {"train_gflop_per_img", round_to(train_flops_img / 1e9, 4)}, {"engine", "spinemark"},
-                           {"device", device_name(dev)}};
+                           {"device", device_name(dev)}, {"omp_wait_policy", sm::app::omp_wait_policy_in_effect()}};
 
   // Inference as predict runs it: frozen (BN folded, weights prepared once; Module::inference_freeze).
   auto infer = [&](int64_t batch, int reps, const char* name) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "apps/command.h"
+#include "apps/omp_wait_policy.h"
 #include "tensor/check.h"
 #include "tensor/host_memory.h"
 
@@ -33,6 +34,9 @@ int command_exit_code() { return g_exit_code; }
 }  // namespace sm::app
 
 int main(int argc, char** argv) {
+  // Threads sleep at barriers instead of spinning (a restart of the program, once; see
+  // apps/omp_wait_policy.h for why and the measurements).
+  sm::app::omp_wait_policy_passive_by_default(argv);
   // A file-size limit (ulimit -f) must turn into a failed write that the writer reports and
   // cleans up after (file_write_atomic removes its temporary file), not into SIGXFSZ killing
   // the process with a *.tmp.<pid> file left behind. Process-wide, for every command.
