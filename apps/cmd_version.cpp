@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "apps/command.h"
+#include "apps/omp_wait_policy.h"
 #include "build_info.h"
 #include "tensor/device_backend.h"
 #include "tensor/kernels/context.h"
@@ -29,6 +30,8 @@ void version_print() {
   std::printf("  DICOM        : %s\n", dicom);
   std::printf("  Eigen        : %d.%d.%d\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
   std::printf("  CPU threads  : %d (OpenMP; set OMP_NUM_THREADS or --threads)\n", omp_get_max_threads());
+  std::printf("  OpenMP wait  : %s (threads at a barrier; set OMP_WAIT_POLICY or GOMP_SPINCOUNT to override)\n",
+              sm::app::omp_wait_policy_in_effect());
   std::printf("  CPU kernels  : %s (float32 conv GEMM, chosen at run time; SPINEMARK_CPU_KERNELS=portable|scalar|avx2|avx512)\n",
               sm::cpu_kernels_in_use());
 }

@@ -204,6 +204,23 @@ TEST_CASE("bench: repetition counts of 0 or below are refused at parse time, nam
   }
 }
 
+TEST_CASE("the program's OpenMP threads sleep at barriers unless the user chose a wait policy") {
+  test::TempDir dir("wait_policy");
+  const std::string out_file = dir.file("stdout.txt"), exe = std::string(SPINEMARK_BINARY_DIR) + "/spinemark";
+  auto policy_line = [&](const std::string& env) {
+    const int status = std::system(("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + env + " " + exe + " version >" + out_file).c_str());
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    const std::string text = file_read_all(out_file);
+    const size_t at = text.find("OpenMP wait  : ");
+    REQUIRE(at != std::string::npos);
+    return text.substr(at + 15, text.find(' ', at + 15) - (at + 15));
+  };
+  CHECK(policy_line("") == "passive");
+  CHECK(policy_line("OMP_WAIT_POLICY=active") == "active");
+  CHECK(policy_line("GOMP_SPINCOUNT=1000") == "spincount=1000");
+}
+
 TEST_CASE("bench --model pipeline: a smoke run prints one record per inference mode with a time per stage") {
   test::TempDir dir("bench_pipeline");
   const std::string out_file = dir.file("stdout.txt");
