@@ -207,7 +207,7 @@ void bench_convs(const BenchArgs& a, Device dev) {
     };
     const double f = median(tf), b = median(tb), ft = median(tot);
     emit({{"bench", "conv3x3"}, {"threads", omp_get_max_threads()}, {"memory_format", "nchw"}, {"N", n}, {"C", c},
-          {"H", hw}, {"W", hw}, {"backend", dev == Device::CUDA ? "cudnn" : "im2col+eigen"}, {"device", device_name(dev)},
+          {"H", hw}, {"W", hw}, {"backend", dev == Device::CUDA ? "cudnn" : std::string("winograd/im2col+gemm:") + cpu_kernels_in_use()}, {"device", device_name(dev)},
           {"reps", a.conv_reps}, {"fwd_gflop", round_to(2 * macs / 1e9, 3)},
           {"fwd_ms", round_to(f * 1e3, 2)}, {"bwd_ms", round_to(b * 1e3, 2)}, {"fwdbwd_ms", round_to(ft * 1e3, 2)},
           {"fwd_gflops", round_to(2 * macs / f / 1e9, 1)}, {"bwd_gflops", round_to(4 * macs / b / 1e9, 1)},
