@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <unistd.h>
 
@@ -75,6 +76,18 @@ ResNetConfig small_backbone() {
   return c;
 }
 
+// Two threads, this conv algorithm and kernel family, for the scope of the object.
+struct KernelChoice {
+  ExecContext ctx;
+  std::optional<ExecScope> scope;
+  KernelChoice(ConvAlgo algo, CpuKernels family) {
+    ctx.threads = 2;
+    ctx.conv_algo = algo;
+    ctx.cpu_kernels = family;
+    scope.emplace(ctx);
+  }
+};
+
 Tensor forward_value(Module& m, const Tensor& x) {
   NoGradGuard ng;
   return m.forward(Var(x)).value().clone();
@@ -123,11 +136,7 @@ TEST_CASE("a prepared conv gives the bits of an unprepared one, call after call"
     for (const Case& cs : cases) {
       CAPTURE(cs.name);
       CAPTURE(int(family));
-      ExecContext ctx;
-      ctx.threads = 2;
-      ctx.conv_algo = cs.algo;
-      ctx.cpu_kernels = family;
-      ExecScope scope(ctx);
+      KernelChoice choice(cs.algo, family);
       kernels::Conv2dGeometry g;
       g.n = 2, g.c = cs.c, g.h = cs.h, g.w = cs.w, g.k = cs.k, g.kh = cs.kernel, g.kw = cs.kernel;
       g.stride_h = g.stride_w = cs.stride, g.pad_h = g.pad_w = cs.pad;
@@ -159,11 +168,7 @@ TEST_CASE("a frozen ResNet gives the unfrozen network's output") {
     for (const CpuKernels family : {CpuKernels::Auto, CpuKernels::Portable}) {
       CAPTURE(int(algo));
       CAPTURE(int(family));
-      ExecContext ctx;
-      ctx.threads = 2;
-      ctx.conv_algo = algo;
-      ctx.cpu_kernels = family;
-      ExecScope scope(ctx);
+      KernelChoice choice(algo, family);
       Rng rng(3);
       ResNet net(small_backbone(), rng);
       bn_randomise(net, rng);
