@@ -269,4 +269,30 @@ TEST_CASE("cuda: one ResNet + DSNT training step (forward, losses, backward, Ada
                             << worst_name << ")");
 }
 
+// Inference as predict runs it on the GPU (Module::inference_freeze): BN folded into the convs
+// on the host, rebuilt on the device by to_device, ReLU applied after cuDNN's conv.
+TEST_CASE("cuda: a frozen network (BN folded, ReLU fused) matches the frozen CPU network" *
+          doctest::skip(!gpu_usable())) {
+  GpuModeGuard mode(true, true);
+  Rng rng(9);
+  DsntNet net(small_net_config(), rng);
+  for (auto& [name, v] : net.named_buffers()) {  // statistics away from the identity, so that folding shows
+    Var var = v;
+    if (name.find("running_mean") != std::string::npos) tensor_fill_uniform(var.value_mut(), rng, -0.3, 0.3);
+    if (name.find("running_var") != std::string::npos) tensor_fill_uniform(var.value_mut(), rng, 0.5, 2.0);
+  }
+  const Tensor x = host_uniform({2, 1, 64, 48}, rng);
+  NoGradGuard ng;
+  net.inference_freeze();
+  const DsntOutput cpu = net.forward_all(Var(x));
+  net.to_device(Device::CUDA);
+  REQUIRE(net.inference_frozen());
+  const DsntOutput gpu = net.forward_all(Var(to_dev(x)));
+  const double eh = normalised_error(to_host(gpu.heatmaps.value()), cpu.heatmaps.value()),
+               ec = normalised_error(to_host(gpu.coords.value()), cpu.coords.value());
+  MESSAGE("frozen inference: heatmaps error " << eh << ", coordinates " << ec);
+  CHECK(eh <= kTolNetForward);
+  CHECK(ec <= kTolNetForward);
+}
+
 #endif  // SPINEMARK_CUDA
