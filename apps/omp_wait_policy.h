@@ -1,10 +1,10 @@
 // The OpenMP wait policy of the spinemark program: threads that reach a barrier first sleep
 // (passive) instead of spinning, unless the user chose a policy. Why: with libgomp's default
 // (spin up to 300,000 iterations before sleeping) a 2-thread run beside one other CPU-bound
-// process collapsed: 2.43× slower per training step and 2.98× per batch-1 inference, against
-// 1.72× and 1.63× with passive waits (the fair share of 2 cores among 3 threads is 1.5×); alone,
-// passive costs 3 % (training) to 7 % (batch-1). bench/contention.sh measures it,
-// docs/performance.md has the table.
+// process collapsed: 2.43–2.58× slower per training step and 2.98–3.00× per batch-1 inference
+// (two runs), against 1.72–1.95× and 1.63–1.64× with passive waits (the fair share of 2 cores
+// among 3 threads is 1.5×); alone, passive cost training 0–3 % and batch-1 inference 7–28 %.
+// bench/contention.sh measures it, docs/performance.md has the table.
 #pragma once
 
 namespace sm::app {

@@ -72,16 +72,6 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int6
   }
 }
 
-Var Conv2d::forward(const Var& x) {
-  if (!inference_snapshot_active()) return conv2d(x, weight_, bias_, p_);
-  // Frozen: no graph, the weights as the cache holds them.
-  const Tensor b = bias_.defined() ? bias_.value() : Tensor();
-  const kernels::Conv2dGeometry g = conv2d_geometry(x.value(), weight_.value(), b, p_);
-  Tensor y = Tensor::empty({g.n, g.k, g.out_h(), g.out_w()}, x.value().dtype(), x.value().device());
-  kernels::Conv2dForwardOptions o;
-  o.cache = &cache_;
-  kernels::conv2d_forward(g, x.value().contiguous(), weight_.value().contiguous(), b.defined() ? b.contiguous() : b, y, o);
-  return Var(y);
-}
+Var Conv2d::forward(const Var& x) { return conv2d(x, weight_, bias_, p_); }
 
 }  // namespace sm

@@ -54,17 +54,11 @@ class Conv2d : public Module {
   Var weight() const { return weight_; }
   Var bias() const { return bias_; }
 
- protected:
-  // Frozen (Module::inference_freeze): the weights stay packed / transformed between calls.
-  void inference_snapshot_build() override { cache_ = kernels::Conv2dWeightCache(); }
-  void inference_snapshot_drop() override { cache_ = kernels::Conv2dWeightCache(); }
-
  private:
   int64_t in_, out_;
   Conv2dParams p_;
   Var weight_;  // (Cout, Cin, kh, kw)
   Var bias_;    // (Cout) or undefined
-  kernels::Conv2dWeightCache cache_;  // filled by the forwards of a frozen module
 };
 
 }  // namespace sm

@@ -21,11 +21,9 @@ class FoldedConv {
   FoldedConv(const Conv2d& conv, const BatchNorm2d* bn);
   // y = conv'(x) (+ max(0, ·) with relu), without a graph. x as Conv2d::forward takes it.
   Var forward(const Var& x, bool relu);
-  const Tensor& weight() const { return weight_; }  // (Cout, Cin, kh, kw)
-  const Tensor& bias() const { return bias_; }      // (Cout)
 
  private:
-  Tensor weight_, bias_;
+  Tensor weight_, bias_;  // folded: (Cout, Cin, kh, kw), (Cout)
   Conv2dParams p_;
   kernels::Conv2dWeightCache cache_;
 };

@@ -10,11 +10,15 @@ void Module::train(bool on) {
 }
 
 void Module::inference_freeze() {
-  train(false);
+  train(false);  // recursive already
+  snapshot_build_recursive();
+}
+
+void Module::snapshot_build_recursive() {
   inference_snapshot_drop();
   inference_snapshot_build();
   frozen_ = true;
-  for (auto& [name, child] : children_) child->inference_freeze();
+  for (auto& [name, child] : children_) child->snapshot_build_recursive();
 }
 
 void Module::inference_unfreeze() {

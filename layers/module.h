@@ -68,6 +68,7 @@ class Module {
   }
 
  private:
+  void snapshot_build_recursive();  // inference_freeze() below the eval() it starts with
   void collect(const std::string& prefix, bool params, std::vector<NamedVar>& out) const;
   std::vector<NamedVar> params_;
   std::vector<NamedVar> buffers_;

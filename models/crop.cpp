@@ -11,12 +11,24 @@
 
 namespace sm {
 
-Point2 crop_to_image(const CropParams& crop, const Point2& u) {
-  const double k = crop.side / crop.size, u0 = 0.5 * (crop.size - 1);
-  const double c = std::cos(crop.angle), s = std::sin(crop.angle);
-  const double a = u[0] - u0, b = u[1] - u0;
-  return {crop.centre[0] + k * (c * a - s * b), crop.centre[1] + k * (s * a + c * b)};
-}
+namespace {
+
+// crop_to_image as a map with its scale and rotation evaluated once: crop_sample applies it up to
+// 64 times per crop pixel, and a sin/cos pair per sample was a third of a crop's time.
+struct CropToImage {
+  double k, u0, c, s, cx, cy;
+  explicit CropToImage(const CropParams& crop)
+      : k(crop.side / crop.size), u0(0.5 * (crop.size - 1)), c(std::cos(crop.angle)), s(std::sin(crop.angle)),
+        cx(crop.centre[0]), cy(crop.centre[1]) {}
+  Point2 operator()(const Point2& u) const {
+    const double a = u[0] - u0, b = u[1] - u0;
+    return {cx + k * (c * a - s * b), cy + k * (s * a + c * b)};
+  }
+};
+
+}  // namespace
+
+Point2 crop_to_image(const CropParams& crop, const Point2& u) { return CropToImage(crop)(u); }
 
 Point2 crop_from_image(const CropParams& crop, const Point2& p) {
   const double k = crop.size / crop.side, u0 = 0.5 * (crop.size - 1);
@@ -37,11 +49,8 @@ Image crop_sample(const Image& image, const CropParams& crop, float pad, bool an
   out.bits = image.bits;
   out.format = image.format;
   out.pixel_spacing_mm.reset();
-  // crop_to_image with its rotation evaluated once (the same expression, so the same bits): a
-  // refinement crop takes up to 64 sub-samples per pixel, and a sin/cos pair per sample was a
-  // third of the crop's time. Rows are independent: split over the kernel threads.
-  const double scale = crop.side / crop.size, u0 = 0.5 * (crop.size - 1);
-  const double c = std::cos(crop.angle), s = std::sin(crop.angle);
+  // Rows are independent: split over the kernel threads.
+  const CropToImage to_image(crop);
   const int threads = exec_context().threads_or_default();
 #pragma omp parallel for num_threads(threads) schedule(static) if (int64_t(crop.size) * crop.size * k * k > 20000)
   for (int y = 0; y < crop.size; ++y)
@@ -50,9 +59,8 @@ Image crop_sample(const Image& image, const CropParams& crop, float pad, bool an
       // k × k sub-samples, symmetric about the pixel centre.
       for (int j = 0; j < k; ++j)
         for (int i = 0; i < k; ++i) {
-          const double a = x + (i + 0.5) / k - 0.5 - u0, b = y + (j + 0.5) / k - 0.5 - u0;
-          sum += image_sample_bilinear(image, crop.centre[0] + scale * (c * a - s * b),
-                                       crop.centre[1] + scale * (s * a + c * b), pad);
+          const Point2 p = to_image(Point2{x + (i + 0.5) / k - 0.5, y + (j + 0.5) / k - 0.5});
+          sum += image_sample_bilinear(image, p[0], p[1], pad);
         }
       out.at(x, y) = float(sum / (k * k));
     }
