@@ -6,10 +6,10 @@
 #include <iostream>
 
 #include "apps/command.h"
-#include "models/angles.h"
+#include "models/image/image_io.h"
+#include "models/measure/angles.h"
 #include "tensor/check.h"
-#include "train/dataset.h"
-#include "train/image_io.h"
+#include "train/data/dataset.h"
 
 namespace sm::app {
 

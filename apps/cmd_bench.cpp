@@ -19,12 +19,12 @@
 #include "layers/dsnt_losses.h"
 #include "layers/elementwise.h"
 #include "layers/parameter_buffer.h"
-#include "models/dsnt_net.h"
+#include "models/nets/dsnt_net.h"
 #include "tensor/device_backend.h"
 #include "tensor/kernels/context.h"
 #include "tensor/rng.h"
-#include "train/optimizer.h"
-#include "train/run/pipeline_bench.h"
+#include "train/bench/pipeline_bench.h"
+#include "train/optim/optimizer.h"
 
 namespace {
 

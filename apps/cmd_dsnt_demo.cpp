@@ -6,7 +6,7 @@
 #include "apps/command.h"
 #include "apps/option_checks.h"
 #include "tensor/device_backend.h"
-#include "train/dsnt_demo.h"
+#include "train/run/dsnt_demo.h"
 
 namespace {
 

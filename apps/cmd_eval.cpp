@@ -14,7 +14,7 @@
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
 #include "tensor/device_backend.h"
-#include "train/dataset.h"
+#include "train/data/dataset.h"
 #include "train/eval/eval.h"
 #include "train/eval/svg_plots.h"
 

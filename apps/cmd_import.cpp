@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "apps/command.h"
-#include "train/aasce_import.h"
+#include "train/data/aasce_import.h"
 
 namespace sm::app {
 

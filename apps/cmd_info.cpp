@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "apps/command.h"
+#include "models/image/image_io.h"
 #include "tensor/check.h"
-#include "train/image_io.h"
 
 namespace sm::app {
 namespace {

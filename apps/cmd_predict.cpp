@@ -12,14 +12,14 @@
 
 #include "apps/command.h"
 #include "apps/option_checks.h"
+#include "models/image/image_io.h"
 #include "models/pipeline/pipeline.h"
+#include "models/pipeline/predict_inputs.h"
 #include "models/pipeline/prediction_json.h"
+#include "models/pipeline/prediction_overlay.h"
 #include "tensor/check.h"
 #include "tensor/device_backend.h"
 #include "tensor/file_io.h"
-#include "train/eval/prediction_overlay.h"
-#include "train/image_io.h"
-#include "train/run/predict_inputs.h"
 
 namespace fs = std::filesystem;
 

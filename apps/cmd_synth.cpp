@@ -7,7 +7,7 @@
 
 #include "apps/command.h"
 #include "apps/option_checks.h"
-#include "models/schema.h"
+#include "models/geometry/schema.h"
 #include "tensor/check.h"
 #include "train/synth/synth.h"
 

@@ -152,7 +152,7 @@ void variance_forward(int64_t channels, int64_t h, int64_t w, const float* p, do
 void variance_backward(int64_t channels, int64_t h, int64_t w, const float* p, double sigma, const float* mask,
                        const float* dloss, float* dp, Stream s = nullptr);
 
-// ---- fused optimizer steps on flat buffers (cuda/optim.cu; train/optimizer.h formulas) ---------
+// ---- fused optimizer steps on flat buffers (cuda/optim.cu; train/optim/optimizer.h formulas) ---------
 // p, g and the moments: (n). `step` counts from 1 (the step being taken).
 // SGD: d = g + wd p; b = d (first step) or momentum b + (1 − dampening) d; d = d + momentum b
 // (Nesterov) or b; p −= lr d. buf may be null when momentum == 0.

@@ -1,5 +1,5 @@
 // Fused optimizer steps on flat float32 buffers: one kernel per step and buffer, with the same
-// formulas and order of operations as the CPU (train/optim_sgd.cpp, optim_adam.cpp,
+// formulas and order of operations as the CPU (train/optim/optim_sgd.cpp, optim_adam.cpp,
 // optim_rmsprop.cpp, i.e. torch.optim 1.13's _single_tensor_* paths). Step-dependent scalars
 // (bias corrections) are computed on the host in double, as on the CPU.
 #include <cmath>

@@ -37,7 +37,7 @@ if grep -rl 'set(_IMPORT_PREFIX "/usr")' "$dst" >/dev/null 2>&1; then
   grep -rl 'set(_IMPORT_PREFIX "/usr")' "$dst" >&2
   exit 1
 fi
-# PNG and JPEG input (train/png_read.cpp, train/jpeg_read.cpp): libpng, zlib and libjpeg-turbo
+# PNG and JPEG input (models/image/png_read.cpp, models/image/jpeg_read.cpp): libpng, zlib and libjpeg-turbo
 # headers and Debian's static libraries, so the GPU machine needs none of them installed.
 for h in png.h pngconf.h pnglibconf.h zlib.h zconf.h jpeglib.h jerror.h jmorecfg.h x86_64-linux-gnu/jconfig.h; do
   need "/usr/include/$h"

@@ -57,7 +57,9 @@ class Tensor {
   int64_t offset() const { return offset_; }  // in elements
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
-  // Raw pointer to the first element; checks dtype (and CPU for host access).
+  // Typed pointer to the first element; checks the dtype, not the device: on a CUDA tensor it is
+  // a device pointer (the kernel dispatchers hand such pointers to cuda/), so host code that
+  // dereferences it must know the tensor is on the CPU.
   template <class T> T* data();
   template <class T> const T* data() const;
   float* f32() { return data<float>(); }

@@ -14,13 +14,13 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "models/angles.h"
-#include "models/cobb.h"
+#include "models/image/image_io.h"
+#include "models/measure/angles.h"
+#include "models/measure/cobb.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
-#include "train/aasce_import.h"
-#include "train/dataset.h"
-#include "train/image_io.h"
+#include "train/data/aasce_import.h"
+#include "train/data/dataset.h"
 
 using namespace sm;
 namespace fs = std::filesystem;

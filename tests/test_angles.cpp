@@ -5,9 +5,9 @@
 
 #include <cmath>
 
-#include "models/angles.h"
-#include "models/cobb.h"
-#include "models/metrics.h"
+#include "models/measure/angles.h"
+#include "models/measure/cobb.h"
+#include "models/measure/metrics.h"
 #include "tensor/check.h"
 
 using namespace sm;

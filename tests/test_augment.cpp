@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "models/schema.h"
-#include "train/augment.h"
+#include "models/geometry/schema.h"
+#include "train/data/augment.h"
 
 using namespace sm;
 

@@ -10,7 +10,7 @@
 #include "layers/weights.h"
 #include "tensor/file_io.h"
 #include "tensor/rng.h"
-#include "train/checkpoint.h"
+#include "train/run/checkpoint.h"
 
 using namespace sm;
 

@@ -20,7 +20,7 @@
 #include "tensor/file_io.h"
 #include "tensor/safetensors.h"
 #include "test_support.h"
-#include "train/image_io.h"
+#include "models/image/image_io.h"
 
 using namespace sm;
 namespace fs = std::filesystem;

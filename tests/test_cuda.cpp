@@ -26,10 +26,10 @@ TEST_CASE("cuda: GPU tests") {
 #include "layers/dsnt_losses.h"
 #include "layers/elementwise.h"
 #include "layers/scalar_ops.h"
-#include "models/dsnt_net.h"
+#include "models/nets/dsnt_net.h"
 #include "tensor/rng.h"
 #include "tests/ops/op_table.h"
-#include "train/optimizer.h"
+#include "train/optim/optimizer.h"
 
 using namespace sm;
 using sm::test::GpuModeGuard;

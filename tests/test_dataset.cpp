@@ -12,7 +12,7 @@
 
 #include "tensor/check.h"
 #include "tensor/file_io.h"
-#include "train/dataset.h"
+#include "train/data/dataset.h"
 
 using namespace sm;
 namespace fs = std::filesystem;

@@ -4,9 +4,9 @@
 
 #include <cmath>
 
-#include "models/crop.h"
-#include "models/letterbox.h"
-#include "models/sampling.h"
+#include "models/geometry/crop.h"
+#include "models/geometry/letterbox.h"
+#include "models/image/sampling.h"
 #include "tensor/check.h"
 #include "tensor/rng.h"
 

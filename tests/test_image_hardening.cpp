@@ -12,7 +12,7 @@
 
 #include "tensor/check.h"
 #include "test_support.h"
-#include "train/image_io.h"
+#include "models/image/image_io.h"
 
 namespace fs = std::filesystem;
 using namespace sm;

@@ -12,9 +12,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "models/image/image_io.h"
+#include "models/image/overlay.h"
 #include "tensor/check.h"
-#include "train/image_io.h"
-#include "train/overlay.h"
 
 namespace fs = std::filesystem;
 using namespace sm;

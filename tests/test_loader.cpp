@@ -6,7 +6,7 @@
 #include <set>
 
 #include "tensor/rng.h"
-#include "train/loader.h"
+#include "train/data/loader.h"
 
 using namespace sm;
 

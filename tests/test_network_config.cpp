@@ -3,7 +3,7 @@
 // error, or a network too large in all give one message naming the key, never a crash or gigabytes.
 #include <doctest/doctest.h>
 
-#include "models/dsnt_net.h"
+#include "models/nets/dsnt_net.h"
 #include "models/nets/spine_model.h"
 #include "tensor/check.h"
 

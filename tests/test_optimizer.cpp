@@ -8,8 +8,8 @@
 #include "autograd/var.h"
 #include "layers/parameter_buffer.h"
 #include "tensor/ops.h"
-#include "train/lr_schedule.h"
-#include "train/optimizer.h"
+#include "train/optim/lr_schedule.h"
+#include "train/optim/optimizer.h"
 
 using namespace sm;
 

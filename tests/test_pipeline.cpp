@@ -9,11 +9,11 @@
 
 #include "layers/dsnt.h"
 #include "layers/weights.h"
-#include "models/angles.h"
+#include "models/measure/angles.h"
 #include "models/pipeline/pipeline.h"
 #include "tensor/file_io.h"
 #include "test_support.h"
-#include "train/run/refine_samples.h"
+#include "train/data/refine_samples.h"
 #include "train/synth/synth.h"
 
 using namespace sm;

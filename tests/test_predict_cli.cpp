@@ -12,7 +12,7 @@
 #include "models/nets/spine_model.h"
 #include "tensor/file_io.h"
 #include "test_support.h"
-#include "train/image_io.h"
+#include "models/image/image_io.h"
 
 using namespace sm;
 namespace fs = std::filesystem;

@@ -7,15 +7,15 @@
 #include <fstream>
 #include <set>
 
-#include "models/annotation.h"
+#include "models/geometry/annotation.h"
 #include "models/pipeline/prediction_json.h"
 #include "tensor/check.h"
 #include "test_support.h"
-#include "train/eval/prediction_overlay.h"
-#include "train/image_io.h"
+#include "models/image/image_io.h"
+#include "models/image/text_draw.h"
+#include "models/pipeline/predict_inputs.h"
+#include "models/pipeline/prediction_overlay.h"
 #include "train/run/curves_plot.h"
-#include "train/run/predict_inputs.h"
-#include "train/text_draw.h"
 
 using namespace sm;
 namespace fs = std::filesystem;

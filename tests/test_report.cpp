@@ -8,14 +8,14 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "models/angles.h"
-#include "models/crop.h"
-#include "models/metrics.h"
+#include "models/geometry/crop.h"
+#include "models/measure/angles.h"
+#include "models/measure/metrics.h"
 #include "tensor/file_io.h"
 #include "test_support.h"
+#include "models/image/image_io.h"
 #include "train/eval/eval.h"
 #include "train/eval/report_html.h"
-#include "train/image_io.h"
 #include "train/synth/synth.h"
 
 using namespace sm;

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "models/annotation.h"
-#include "models/schema.h"
+#include "models/geometry/annotation.h"
+#include "models/geometry/schema.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
 

@@ -6,8 +6,8 @@
 #include <filesystem>
 
 #include "layers/dsnt.h"
-#include "models/letterbox.h"
-#include "train/spine_samples.h"
+#include "models/geometry/letterbox.h"
+#include "train/data/spine_samples.h"
 #include "test_support.h"
 #include "train/synth/synth.h"
 

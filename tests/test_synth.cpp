@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <unistd.h>
 
-#include "models/annotation.h"
-#include "models/schema.h"
-#include "train/image_io.h"
+#include "models/geometry/annotation.h"
+#include "models/geometry/schema.h"
+#include "models/image/image_io.h"
 #include "train/synth/synth.h"
 
 using namespace sm;

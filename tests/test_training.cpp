@@ -10,12 +10,12 @@
 #include "layers/parameter_buffer.h"
 #include "tensor/file_io.h"
 #include "test_support.h"
-#include "train/checkpoint.h"
-#include "train/optimizer.h"
+#include "train/eval/eval.h"
+#include "train/optim/optimizer.h"
+#include "train/run/checkpoint.h"
 #include "train/run/stage_trainer.h"
 #include "train/run/stop_signal.h"
 #include "train/run/train_run.h"
-#include "train/eval/eval.h"
 #include "train/synth/synth.h"
 
 using namespace sm;

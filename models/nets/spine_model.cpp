@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "layers/weights.h"
-#include "models/json_field.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
+#include "tensor/json_field.h"
 #include "tensor/safetensors.h"
 
 namespace sm {

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "models/dsnt_net.h"
-#include "models/schema.h"
+#include "models/geometry/schema.h"
+#include "models/nets/dsnt_net.h"
 
 namespace sm {
 

@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "layers/dsnt.h"
-#include "models/angles.h"
+#include "models/measure/angles.h"
 #include "tensor/check.h"
 
 namespace sm {

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "models/crop.h"
-#include "models/letterbox.h"
+#include "models/geometry/crop.h"
+#include "models/geometry/letterbox.h"
 #include "models/nets/spine_model.h"
 #include "tensor/tensor.h"
 
@@ -53,8 +53,6 @@ Image step1_input(const Image& film, const Letterbox& lb);
 Image refine_crop_image(const Image& film, const CropParams& crop, bool mirror);
 Point2 refine_crop_from_image(const CropParams& crop, bool mirror, const Point2& p);
 Point2 refine_crop_to_image(const CropParams& crop, bool mirror, const Point2& u);
-// Which refine channel each corner of vertebra v uses: channel c <-> the schema's corner c of v
-// (S1 with 2 corners uses channels 0 and 1; the rest are masked out of the loss).
 // Whether a film's crops are mirrored: the schema mirrors angles (anterior_positive) and the
 // patient faces image-left by these points.
 bool refine_mirror(const ModelSpec& spec, const std::vector<Point2>& points);

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "models/angles.h"
+#include "models/measure/angles.h"
 #include "models/pipeline/pipeline.h"
 
 namespace sm {

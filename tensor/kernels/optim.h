@@ -1,5 +1,5 @@
 // Fused optimizer steps on flat parameter buffers: the contract. The formulas and their order
-// follow torch.optim (1.13), documented in train/optimizer.h. p, g and every moment are (n) of
+// follow torch.optim (1.13), documented in train/optim/optimizer.h. p, g and every moment are (n) of
 // one device and dtype. `step` counts from 1 (the step being taken).
 #pragma once
 #include <cstdint>

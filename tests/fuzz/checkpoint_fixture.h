@@ -5,9 +5,9 @@
 #include <string>
 
 #include "layers/parameter_buffer.h"
-#include "models/dsnt_net.h"
-#include "train/checkpoint.h"
-#include "train/optimizer.h"
+#include "models/nets/dsnt_net.h"
+#include "train/optim/optimizer.h"
+#include "train/run/checkpoint.h"
 
 namespace sm::fuzz {
 

@@ -1,11 +1,11 @@
-// Fuzz target: the AASCE CSV import (train/aasce_import.cpp): filenames.csv, landmarks.csv and
+// Fuzz target: the AASCE CSV import (train/data/aasce_import.cpp): filenames.csv, landmarks.csv and
 // angles.csv of one folder, then the quirk detection and the annotation of every record. The
 // input is the three files separated by lines "--8<--" (missing parts are empty files).
 #include <fstream>
 
 #include "fuzz_support.h"
-#include "models/schema.h"
-#include "train/aasce_import.h"
+#include "models/geometry/schema.h"
+#include "train/data/aasce_import.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = (sm::fuzz::scratch_dir() / "aasce").string();

@@ -1,11 +1,11 @@
-// Fuzz target: annotation JSON (models/annotation.cpp) against the schema it names (a built-in
+// Fuzz target: annotation JSON (models/geometry/annotation.cpp) against the schema it names (a built-in
 // one; lumbar-lateral when it names none). An annotation that is accepted must write and read
 // back to the same landmarks.
 #include <cmath>
 
 #include "fuzz_json.h"
-#include "models/annotation.h"
-#include "models/schema.h"
+#include "models/geometry/annotation.h"
+#include "models/geometry/schema.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto j = sm::fuzz::json_of(data, size);

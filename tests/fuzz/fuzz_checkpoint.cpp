@@ -1,4 +1,4 @@
-// Fuzz target: checkpoint state files (train/checkpoint.cpp). The weights file is a valid one of
+// Fuzz target: checkpoint state files (train/run/checkpoint.cpp). The weights file is a valid one of
 // a fixed tiny network; the fuzzed bytes are its training-state file (safetensors with the
 // optimizer's moments and step, RNG states, data position and extra JSON as metadata).
 #include "checkpoint_fixture.h"

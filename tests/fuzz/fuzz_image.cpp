@@ -1,10 +1,10 @@
-// Fuzz target: image header reading and decoding (train/image_io.cpp, train/dicom_io.cpp) for
+// Fuzz target: image header reading and decoding (models/image/image_io.cpp, models/image/dicom_io.cpp) for
 // every format the sniffer knows (PNG, JPEG, BMP, PGM/PPM, DICOM with and without preamble).
 // The bytes go through a file because the readers take paths, as the program uses them.
 #include <fstream>
 
 #include "fuzz_support.h"
-#include "train/image_io.h"
+#include "models/image/image_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // SPINEMARK_FUZZ_SKIP_JPEG: leave JPEG out, so that a known JPEG finding (stb_image's Huffman

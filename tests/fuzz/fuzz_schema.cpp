@@ -1,7 +1,7 @@
-// Fuzz target: landmark schema JSON (models/schema.cpp). A schema that is accepted must expand
+// Fuzz target: landmark schema JSON (models/geometry/schema.cpp). A schema that is accepted must expand
 // to its canonical JSON and rebuild to the same landmarks and vertebrae.
 #include "fuzz_json.h"
-#include "models/schema.h"
+#include "models/geometry/schema.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto j = sm::fuzz::json_of(data, size);

@@ -10,11 +10,11 @@
 #include <functional>
 
 #include "checkpoint_fixture.h"
-#include "models/annotation.h"
+#include "models/geometry/annotation.h"
+#include "models/image/image_io.h"
 #include "models/nets/spine_model.h"
 #include "tensor/file_io.h"
 #include "tensor/safetensors.h"
-#include "train/image_io.h"
 #include "train/run/train_config.h"
 #include "train/synth/synth.h"
 

@@ -10,7 +10,7 @@ Developer tool only (needs torch and numpy; never used to build, run or test the
 Reads MODEL/model.json, builds the detect and coarse networks in PyTorch (the ResNet + DSNT
 network of make_golden.py, imported from there), loads detect.safetensors and coarse.safetensors
 by name, reads the film (grayscale PNG, 8- or 16-bit, non-interlaced), letterboxes and
-standardises it as models/letterbox.cpp and models/pipeline/pipeline.cpp do, runs both networks
+standardises it as models/geometry/letterbox.cpp and models/pipeline/pipeline.cpp do, runs both networks
 in eval mode in float64, maps the DSNT coordinates back to film pixels and compares them with
 the prediction file: "step1_landmarks" (the coarse network, schema landmark order) always, and
 the detection centres when the file carries them (key "centres", "step1_centres" or
@@ -108,7 +108,7 @@ def png_unfilter_row(kind, line, prev, bpp):
 
 def png_read_gray(path):
     """(H, W) float32 of a grayscale 8/16-bit non-interlaced PNG, values as stored (0..255 or
-    0..65535), which is what train/image_io.cpp hands the pipeline for such a file."""
+    0..65535), which is what models/image/image_io.cpp hands the pipeline for such a file."""
     with open(path, "rb") as f:
         blob = f.read()
     ihdr, idat = None, []
@@ -140,7 +140,7 @@ def png_read_gray(path):
     return out.astype(np.float32)
 
 
-# ---- letterbox and standardisation (models/letterbox.cpp, models/pipeline/pipeline.cpp) -------
+# ---- letterbox and standardisation (models/geometry/letterbox.cpp, models/pipeline/pipeline.cpp) -------
 
 def letterbox_fit(src_w, src_h, dst_w, dst_h):
     """(scale, offset_x, offset_y): one scale, content centred; Python floats are C++ doubles."""

@@ -20,11 +20,11 @@
 #include "layers/parameter_buffer.h"
 #include "layers/scalar_ops.h"
 #include "layers/weights.h"
-#include "models/dsnt_net.h"
+#include "models/nets/dsnt_net.h"
 #include "tensor/device_backend.h"
 #include "tensor/ops.h"
 #include "tensor/safetensors.h"
-#include "train/optimizer.h"
+#include "train/optim/optimizer.h"
 
 
 using namespace sm;

@@ -1,4 +1,4 @@
-// The op table (see op_table.h): each op of layers/ and train/optimizer.h described once. Test
+// The op table (see op_table.h): each op of layers/ and train/optim/optimizer.h described once. Test
 // shapes are those of the former per-file gradient checks and of the former CUDA parity table;
 // timing shapes are about the size of the DSNT network's layers (batch 4–8, 64 channels, 64×48
 // heatmaps of 68 corners). FLOP counts are approximate for everything but conv and linear.
@@ -21,7 +21,7 @@
 #include "layers/scalar_ops.h"
 #include "tensor/device_backend.h"
 #include "tensor/ops.h"
-#include "train/optimizer.h"
+#include "train/optim/optimizer.h"
 
 
 namespace sm::test {

@@ -74,7 +74,7 @@ struct OpCase {
 };
 
 // Every differentiable op of layers/, the losses of layers/dsnt_losses.h, gaussian_heatmaps and
-// heatmap_spread (forward only) and the optimizers of train/optimizer.h.
+// heatmap_spread (forward only) and the optimizers of train/optim/optimizer.h.
 const std::vector<OpCase>& op_table();
 
 // ---- running an entry -------------------------------------------------------------------------

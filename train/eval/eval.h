@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "models/metrics.h"
+#include "models/measure/metrics.h"
 #include "models/pipeline/pipeline.h"
-#include "train/dataset.h"
+#include "train/data/dataset.h"
 
 namespace sm {
 

@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <set>
 
-#include "models/angles.h"
+#include "models/image/image_io.h"
+#include "models/measure/angles.h"
 #include "tensor/check.h"
 #include "train/eval/eval.h"
-#include "train/image_io.h"
 
 namespace sm {
 

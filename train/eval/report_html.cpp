@@ -6,9 +6,9 @@
 #include <cmath>
 #include <sstream>
 
-#include "train/eval/prediction_overlay.h"
+#include "models/image/image_io.h"
+#include "models/pipeline/prediction_overlay.h"
 #include "train/eval/svg_plots.h"
-#include "train/image_io.h"
 
 namespace sm {
 

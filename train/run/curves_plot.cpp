@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "models/image/text_draw.h"
 #include "tensor/check.h"
-#include "train/text_draw.h"
 
 namespace sm {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "train/overlay.h"
+#include "models/image/overlay.h"
 
 namespace sm {
 

@@ -17,9 +17,9 @@
 #include "layers/weights.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
-#include "train/checkpoint.h"
-#include "train/lr_schedule.h"
-#include "train/optimizer.h"
+#include "train/optim/lr_schedule.h"
+#include "train/optim/optimizer.h"
+#include "train/run/checkpoint.h"
 #include "train/run/curves_plot.h"
 #include "train/run/stop_signal.h"
 

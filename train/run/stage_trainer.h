@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "models/dsnt_net.h"
-#include "train/loader.h"
+#include "models/nets/dsnt_net.h"
+#include "train/data/loader.h"
 
 namespace sm {
 

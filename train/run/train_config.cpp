@@ -3,9 +3,9 @@
 
 #include <filesystem>
 
-#include "models/json_field.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
+#include "tensor/json_field.h"
 
 namespace sm {
 
@@ -37,7 +37,7 @@ AugmentOptions augment_options_from_json(const nlohmann::json& j, const AugmentO
                o.crop_prob <= 1 && o.crop_min > 0 && o.crop_min <= 1 && o.contrast >= 0 && o.contrast < 1 &&
                o.gamma_min > 0 && o.gamma_min <= o.gamma_max && o.gamma_max <= 10 && o.blur_max >= 0 && o.blur_max <= 20 &&
                o.noise_max >= 0 && o.noise_max <= 1,
-           where << ": a value is out of range (see train/augment.h)");
+           where << ": a value is out of range (see train/data/augment.h)");
   return o;
 }
 

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "train/augment.h"
-#include "train/run/refine_samples.h"
+#include "train/data/augment.h"
+#include "train/data/refine_samples.h"
 #include "train/run/stage_trainer.h"
 
 namespace sm {

@@ -12,13 +12,13 @@
 #include "build_info.h"
 #include "layers/dsnt.h"
 #include "layers/weights.h"
-#include "models/letterbox.h"
+#include "models/geometry/letterbox.h"
+#include "models/image/image_io.h"
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
+#include "train/data/spine_samples.h"
 #include "train/eval/eval.h"
-#include "train/image_io.h"
-#include "train/spine_samples.h"
 
 namespace sm {
 

@@ -5,7 +5,7 @@
 #include <array>
 #include <vector>
 
-#include "models/image.h"
+#include "models/image/image.h"
 
 namespace sm::synth {
 

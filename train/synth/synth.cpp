@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "models/annotation.h"
+#include "models/geometry/annotation.h"
+#include "models/image/image_io.h"
 #include "tensor/check.h"
 #include "tensor/rng.h"
-#include "train/image_io.h"
 #include "train/synth/scene.h"
 
 namespace sm {

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "models/annotation.h"
-#include "models/image.h"
-#include "models/schema.h"
+#include "models/geometry/annotation.h"
+#include "models/geometry/schema.h"
+#include "models/image/image.h"
 
 namespace sm {
 

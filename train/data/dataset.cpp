@@ -1,0 +1,124 @@
+// Listing and loading a dataset folder or JSON-lines manifest (see dataset.h).
+#include "train/data/dataset.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "tensor/check.h"
+
+namespace sm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Finds an image with the annotation's stem when "image" is empty (a folder of x.png + x.json).
+std::string image_resolve(const fs::path& base, const std::string& image, const fs::path& json_path) {
+  if (!image.empty()) {
+    fs::path p(image);
+    return (p.is_absolute() ? p : base / p).lexically_normal().string();
+  }
+  for (const char* ext : {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".dcm", ".PNG", ".JPG", ".JPEG", ".DCM"}) {
+    fs::path p = json_path;
+    p.replace_extension(ext);
+    if (fs::exists(p)) return p.string();
+  }
+  return "";
+}
+
+void entry_finish(DatasetEntry& e, const fs::path& base, const fs::path& json_path, const DatasetOptions& opt) {
+  e.image_path = image_resolve(base, e.annotation.image, json_path);
+  SM_CHECK(!e.image_path.empty(), e.source << ": 'image' is empty and no image with the same stem was found");
+  if (opt.check_images_exist)
+    SM_CHECK(fs::exists(e.image_path), e.source << ": image '" << e.image_path << "' does not exist");
+  if (!opt.schema.empty())
+    SM_CHECK(e.annotation.schema == opt.schema,
+             e.source << ": schema '" << e.annotation.schema << "', expected '" << opt.schema << "'");
+}
+
+std::vector<DatasetEntry> folder_list(const fs::path& dir, const DatasetOptions& opt) {
+  std::vector<fs::path> files;
+  for (const auto& f : fs::directory_iterator(dir))
+    if (f.is_regular_file() && f.path().extension() == ".json") files.push_back(f.path());
+  std::sort(files.begin(), files.end());
+  std::vector<DatasetEntry> out;
+  for (const auto& f : files) {
+    DatasetEntry e;
+    e.source = f.string();
+    try {
+      e.annotation = annotation_read(f.string());  // its errors name the file
+      entry_finish(e, f.parent_path(), f, opt);
+    } catch (const Error& ex) {
+      if (!opt.on_bad_entry) throw;
+      opt.on_bad_entry(e.source, ex.what());
+      continue;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<DatasetEntry> manifest_list(const fs::path& file, const DatasetOptions& opt) {
+  std::ifstream in(file);
+  SM_CHECK(in, file.string() << ": cannot open the manifest");
+  std::vector<DatasetEntry> out;
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
+    DatasetEntry e;
+    e.source = file.string() + ":" + std::to_string(no);
+    try {
+      try {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        SM_CHECK(j.is_object() && j.contains("schema") && j["schema"].is_string(),
+                 "annotation: 'schema' must be a string");
+        e.annotation = annotation_from_json(j, schema_lookup(j["schema"].get<std::string>()));
+      } catch (const nlohmann::json::exception& ex) {
+        SM_FAIL(e.source << ": not valid JSON: " << ex.what());
+      } catch (const Error& ex) {
+        SM_FAIL(e.source << ": " << ex.what());
+      }
+      fs::path stem_path = file.parent_path() / fs::path(e.annotation.image).stem();
+      entry_finish(e, file.parent_path(), stem_path, opt);
+    } catch (const Error& ex) {
+      if (!opt.on_bad_entry) throw;
+      opt.on_bad_entry(e.source, ex.what());
+      continue;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOptions& opt) {
+  SM_CHECK(fs::exists(path), "dataset '" << path << "' does not exist");
+  std::vector<DatasetEntry> out;
+  if (fs::is_directory(path)) out = folder_list(path, opt);
+  else if (fs::path(path).extension() == ".jsonl") out = manifest_list(path, opt);
+  else SM_FAIL("dataset '" << path << "' must be a folder of annotation JSON files or a .jsonl manifest");
+  SM_CHECK(!out.empty(), "dataset '" << path << "' holds no annotations (*.json in a folder, or lines in a .jsonl)");
+  for (const auto& e : out)
+    SM_CHECK(e.annotation.schema == out[0].annotation.schema,
+             e.source << ": schema '" << e.annotation.schema << "' differs from '" << out[0].annotation.schema
+                      << "' of " << out[0].source << " (one dataset, one schema)");
+  return out;
+}
+
+std::vector<Point2> dataset_stored_landmarks(const DatasetEntry& e, const Schema& s) {
+  std::vector<Point2> out;
+  if (!e.annotation.extra.contains("stored_landmarks")) return out;
+  const nlohmann::json& j = e.annotation.extra["stored_landmarks"];
+  SM_CHECK(j.is_array() && j.size() == size_t(s.landmark_count()),
+           e.source << ": 'stored_landmarks' must be an array of " << s.landmark_count() << " [x, y] points");
+  for (const auto& p : j) {
+    SM_CHECK(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
+             e.source << ": 'stored_landmarks' holds an entry that is not [x, y]");
+    out.push_back({p[0].get<double>(), p[1].get<double>()});
+  }
+  return out;
+}
+
+}  // namespace sm

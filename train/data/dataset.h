@@ -1,0 +1,38 @@
+// Dataset format (issue 3, method.md §2.1): either a folder holding one annotation JSON per image
+// (same stem; "image" relative to the JSON's folder or absolute) or a JSON-lines manifest with one
+// annotation object per line ("image" relative to the manifest's folder or absolute).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/geometry/annotation.h"
+
+namespace sm {
+
+struct DatasetEntry {
+  std::string source;      // where the annotation came from: "a/x.json" or "list.jsonl:12"
+  std::string image_path;  // resolved path of the image (absolute or relative to the working dir)
+  Annotation annotation;   // as read; annotation.image is the path as written in the file
+};
+
+struct DatasetOptions {
+  bool check_images_exist = true;  // fail when an entry's image file is missing
+  std::string schema;              // when set, every entry must use this schema
+  // When set, an entry that cannot be read (bad JSON, unknown schema, missing image, ...) is
+  // passed here (source, message naming it) and skipped instead of failing the whole listing,
+  // for commands that report each bad file and go on.
+  std::function<void(const std::string& source, const std::string& error)> on_bad_entry;
+};
+
+// `path` is a folder (every *.json in it, sorted by name; subfolders are not searched) or a
+// .jsonl manifest. Throws sm::Error naming the file (and line) on the first bad entry (unless
+// on_bad_entry is set), an empty dataset, or entries with mixed schemas.
+std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOptions& options = {});
+
+// The annotation's "stored_landmarks" (the dataset's own point order, e.g. AASCE's, which the
+// Cobb rule of method.md §3.1 must see to reproduce angles.csv); empty when it has none.
+// Throws naming the entry when the key is malformed.
+std::vector<Point2> dataset_stored_landmarks(const DatasetEntry& entry, const Schema& schema);
+
+}  // namespace sm
