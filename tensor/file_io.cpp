@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +60,43 @@ std::string file_read_all(const std::string& path) {
   std::fclose(f);
   SM_CHECK(!bad, "error reading '" << path << "'");
   return out;
+}
+
+namespace {
+
+// The pid of a `<name>.tmp.<pid>` entry, or 0 when the name is not of that form.
+pid_t tmp_owner_pid(const std::string& name) {
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos || at == 0 || at + 5 >= name.size()) return 0;
+  long long pid = 0;
+  for (size_t i = at + 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || pid > 1'000'000'000) return 0;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  return pid_t(pid);
+}
+
+// kill(pid, 0) delivers nothing; it fails with ESRCH only when no such process exists (EPERM
+// means it exists but belongs to someone else: not ours to clean up).
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+}  // namespace
+
+std::vector<std::string> file_tmp_stale_remove(const std::string& folder) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec)) return removed;
+  std::vector<std::filesystem::path> stale;
+  for (const auto& e : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = e.path().filename().string();
+    const pid_t pid = tmp_owner_pid(name);
+    if (pid > 0 && !process_alive(pid)) stale.push_back(e.path());
+  }
+  for (const auto& p : stale) {
+    std::filesystem::remove_all(p, ec);
+    if (!ec) removed.push_back(p.filename().string());
+  }
+  return removed;
 }
 
 bool file_exists(const std::string& path) {

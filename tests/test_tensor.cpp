@@ -1,8 +1,15 @@
-// Tensor storage and views, elementwise ops, and the portable random generator.
+// Tensor storage and views, elementwise ops, the portable random generator, and the file
+// helpers' clean-up of stale temporaries.
 #include <doctest/doctest.h>
 
-#include <cmath>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "tensor/file_io.h"
 #include "tensor/ops.h"
 #include "tensor/rng.h"
 
@@ -121,3 +128,29 @@ TEST_CASE("host memory: freed tensor-sized blocks stay in the heap for reuse") {
   CHECK(mi.fordblks >= bytes);  // and kept as free heap memory after free, not trimmed
 }
 #endif
+
+TEST_CASE("stale temporaries of dead writers are removed; a live writer's and other files stay") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("sm_tmp_stale_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  // A pid that no longer runs: a child that has exited and been reaped.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  const std::string dead = std::to_string(child), live = std::to_string(::getpid());
+  for (const std::string name : {"a.json.tmp." + dead, "b.json.tmp." + live, "c.json", "d.tmp.x", "e.tmp." + dead + "x"})
+    file_write_atomic((dir / name).string(), "x");
+  fs::create_directories(dir / ("model.tmp." + dead));
+  file_write_atomic((dir / ("model.tmp." + dead) / "w.safetensors").string(), "x");
+  std::vector<std::string> removed = file_tmp_stale_remove(dir.string());
+  std::sort(removed.begin(), removed.end());
+  CHECK(removed == std::vector<std::string>{"a.json.tmp." + dead, "model.tmp." + dead});
+  CHECK(fs::exists(dir / ("b.json.tmp." + live)));
+  CHECK(fs::exists(dir / "c.json"));
+  CHECK(fs::exists(dir / "d.tmp.x"));
+  CHECK(fs::exists(dir / ("e.tmp." + dead + "x")));
+  CHECK(file_tmp_stale_remove((dir / "missing").string()).empty());
+  fs::remove_all(dir);
+}
