@@ -9,10 +9,6 @@
 
 namespace sm {
 
-int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
-  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
-}
-
 kernels::Conv2dGeometry conv2d_geometry(const Tensor& xv, const Tensor& wv, const Tensor& bias, const Conv2dParams& p) {
   SM_CHECK(xv.dim() == 4 && wv.dim() == 4,
            "conv2d: x " << shape_str(xv.shape()) << " must be (N, Cin, H, W) and weight " << shape_str(wv.shape())

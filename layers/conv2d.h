@@ -20,9 +20,6 @@ struct Conv2dParams {
   }
 };
 
-// Output spatial size of a conv (or pool) along one axis: floor((in + 2p - d(k-1) - 1)/s) + 1.
-int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation);
-
 // y = conv(x, weight) + bias.
 //   x      (N, Cin, H, W)
 //   weight (Cout, Cin, kh, kw)

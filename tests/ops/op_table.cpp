@@ -20,6 +20,7 @@
 #include "layers/resize.h"
 #include "layers/scalar_ops.h"
 #include "tensor/device_backend.h"
+#include "tensor/kernels/conv_geometry.h"
 #include "tensor/kernels/dispatch.h"
 #include "tensor/ops.h"
 #include "train/optimizer.h"
@@ -143,8 +144,8 @@ OpCase conv_entry(const std::string& name, ConvGeometry test, ConvGeometry timin
     std::vector<Var> leaves{x, w};
     if (bias) leaves.push_back(b);
     const Conv2dParams p = g.p;
-    const double ho = double(conv_out_size(g.h, g.kh, p.stride_h, p.pad_h, p.dilation_h));
-    const double wo = double(conv_out_size(g.w, g.kw, p.stride_w, p.pad_w, p.dilation_w));
+    const double ho = double(kernels::conv_out_size(g.h, g.kh, p.stride_h, p.pad_h, p.dilation_h));
+    const double wo = double(kernels::conv_out_size(g.w, g.kw, p.stride_w, p.pad_w, p.dilation_w));
     const double outs = double(g.n * g.cout) * ho * wo, macs = outs * double(g.cin * g.kh * g.kw);
     return OpInstance{leaves, [x, w, b, p] { return conv2d(x, w, b, p); }, {}, {},
                       2 * macs + (bias ? outs : 0), 4 * macs + (bias ? outs : 0)};
@@ -179,8 +180,9 @@ OpInstance build_max_pool(OpMaker& m, MaxPool2dParams p) {
   const Shape xs = m.timing() ? Shape{8, 64, 128, 96} : Shape{2, 3, 9, 8};
   Var x = m.leaf(m.distinct(xs), "x");  // no ties: the argmax is stable under ±h
   const int64_t s = p.stride ? p.stride : p.kernel;
-  const double outs = double(xs[0] * xs[1]) * double(conv_out_size(xs[2], p.kernel, s, p.padding, 1)) *
-                      double(conv_out_size(xs[3], p.kernel, s, p.padding, 1));
+  const double outs = double(xs[0] * xs[1]) *
+                      double(kernels::conv_out_size(xs[2], p.kernel, s, p.padding, 1)) *
+                      double(kernels::conv_out_size(xs[3], p.kernel, s, p.padding, 1));
   return {{x}, [x, p] { return max_pool2d(x, p); }, {}, {}, outs * double(p.kernel * p.kernel), outs};
 }
 
