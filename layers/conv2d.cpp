@@ -1,5 +1,5 @@
 // Conv2d layer (see conv2d.h): shape checks, the graph node, and one kernel call each way
-// (tensor/kernels/conv2d.h; CPU im2col + GEMM, CUDA cuDNN).
+// (tensor/kernels/conv2d.h; CPU im2col + packed GEMM or Winograd, CUDA cuDNN).
 #include "layers/conv2d.h"
 
 #include <cmath>

@@ -1,6 +1,10 @@
 // 2-D convolution kernels (cross-correlation, groups = 1, as torch.nn.Conv2d): the contract.
-// CPU (cpu/conv2d.cpp): im2col + Eigen GEMM, float32 and float64; CUDA (cuda/conv2d.cpp):
-// cuDNN, float32. The layer (layers/conv2d.cpp) checks the user's shapes and builds the graph.
+// CPU (cpu/conv2d.cpp): float32 runs im2col packed straight into our packed GEMM's micro-kernels
+// (cpu/gemm.h, AVX-512/AVX2/scalar chosen at run time), or Winograd F(2,3)/F(4,3) for 3×3
+// stride-1 undilated convs where measured faster (cpu/winograd.h); float64 and the `portable`
+// family run im2col + Eigen's GEMM, the reference. CUDA (cuda/conv2d.cpp): cuDNN, float32. The
+// layer (layers/conv2d.cpp) checks the user's shapes and builds the graph; the output size is
+// conv_geometry.h's.
 #pragma once
 #include <cstdint>
 #include <memory>
