@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "cuda/backend.h"
+#include "tensor/kernels/conv_geometry.h"
 
 namespace sm::cuda {
 
@@ -39,8 +40,8 @@ struct ConvShape {
   int64_t n = 0, c = 0, h = 0, w = 0;  // x (N, C, H, W)
   int64_t k = 0, kh = 1, kw = 1;       // weight (K, C, kh, kw)
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
-  int64_t out_h() const { return (h + 2 * pad_h - dil_h * (kh - 1) - 1) / stride_h + 1; }
-  int64_t out_w() const { return (w + 2 * pad_w - dil_w * (kw - 1) - 1) / stride_w + 1; }
+  int64_t out_h() const { return kernels::conv_out_size(h, kh, stride_h, pad_h, dil_h); }
+  int64_t out_w() const { return kernels::conv_out_size(w, kw, stride_w, pad_w, dil_w); }
 };
 // y (N, K, Ho, Wo) = conv(x, weight) + bias; bias (K) may be null.
 void conv2d_forward(const ConvShape& cs, const float* x, const float* weight, const float* bias, float* y,
@@ -86,8 +87,8 @@ void batchnorm_backward(bool training, int64_t n, int64_t c, int64_t h, int64_t 
 struct PoolShape {
   int64_t n = 0, c = 0, h = 0, w = 0;
   int64_t kernel = 2, stride = 2, pad = 0;
-  int64_t out_h() const { return (h + 2 * pad - kernel) / stride + 1; }
-  int64_t out_w() const { return (w + 2 * pad - kernel) / stride + 1; }
+  int64_t out_h() const { return kernels::conv_out_size(h, kernel, stride, pad, 1); }  // dilation 1
+  int64_t out_w() const { return kernels::conv_out_size(w, kernel, stride, pad, 1); }
 };
 // y (N, C, Ho, Wo); argmax (N, C, Ho, Wo) int32 flat index into the (H, W) plane of the first
 // maximum in row-major window order (as the CPU), or null for inference.

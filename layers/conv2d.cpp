@@ -1,5 +1,5 @@
 // Conv2d layer (see conv2d.h): shape checks, the graph node, and one kernel call each way
-// (tensor/kernels/conv2d.h; CPU im2col + GEMM, CUDA cuDNN).
+// (tensor/kernels/conv2d.h; CPU im2col + packed GEMM or Winograd, CUDA cuDNN).
 #include "layers/conv2d.h"
 
 #include <cmath>
@@ -8,10 +8,6 @@
 #include "tensor/kernels/conv2d.h"
 
 namespace sm {
-
-int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
-  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
-}
 
 kernels::Conv2dGeometry conv2d_geometry(const Tensor& xv, const Tensor& wv, const Tensor& bias, const Conv2dParams& p) {
   SM_CHECK(xv.dim() == 4 && wv.dim() == 4,

@@ -1,6 +1,8 @@
 // 2-D convolution (cross-correlation, like torch.nn.Conv2d, groups = 1). The kernels are in
-// tensor/kernels/conv2d.h (CPU im2col + Eigen GEMM, CUDA cuDNN); their multiply-accumulate count
-// and threading live in the execution context (tensor/kernels/context.h).
+// tensor/kernels/conv2d.h (CPU: im2col + our packed GEMM, or Winograd for 3×3 stride 1, with
+// im2col + Eigen as the float64 reference; CUDA: cuDNN); their multiply-accumulate count and
+// threading live in the execution context (tensor/kernels/context.h). Output sizes:
+// kernels::conv_out_size (tensor/kernels/conv_geometry.h).
 #pragma once
 #include <cstdint>
 
@@ -19,9 +21,6 @@ struct Conv2dParams {
     return {stride, stride, padding, padding, dilation, dilation};
   }
 };
-
-// Output spatial size of a conv (or pool) along one axis: floor((in + 2p - d(k-1) - 1)/s) + 1.
-int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation);
 
 // y = conv(x, weight) + bias.
 //   x      (N, Cin, H, W)

@@ -15,6 +15,7 @@
 #include "layers/pooling.h"
 #include "layers/resize.h"
 #include "layers/sequential.h"
+#include "tensor/kernels/conv_geometry.h"
 #include "tensor/ops.h"
 #include "tensor/rng.h"
 
@@ -43,8 +44,8 @@ void check_grad(const std::function<Var()>& f, std::vector<Var> leaves, double a
 Tensor conv_naive(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
   const int64_t N = x.size(0), Ci = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t Co = w.size(0), kh = w.size(2), kw = w.size(3);
-  const int64_t Ho = conv_out_size(H, kh, p.stride_h, p.pad_h, p.dilation_h);
-  const int64_t Wo = conv_out_size(W, kw, p.stride_w, p.pad_w, p.dilation_w);
+  const int64_t Ho = kernels::conv_out_size(H, kh, p.stride_h, p.pad_h, p.dilation_h);
+  const int64_t Wo = kernels::conv_out_size(W, kw, p.stride_w, p.pad_w, p.dilation_w);
   std::vector<double> y(size_t(N * Co * Ho * Wo));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t co = 0; co < Co; ++co)

@@ -8,7 +8,7 @@
 namespace sm::kernels {
 
 namespace {
-void check_bn(const char* op, const BatchNormGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+void check_bn(KernelId op, const BatchNormGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias) {
   SM_CHECK(g.n > 0 && g.c > 0 && g.h > 0 && g.w > 0, op << ": empty input");
   check_numel(op, x, g.n * g.c * g.h * g.w, "x");
   if (weight.defined()) check_numel(op, weight, g.c, "weight");
@@ -22,7 +22,7 @@ BatchNormSaved saved_make(bool training, const Tensor& x, int64_t c) {
 BatchNormSaved batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& weight,
                                        const Tensor& bias, Tensor* running_mean, Tensor* running_var,
                                        double momentum, double eps, Tensor& y) {
-  const char* op = "batchnorm_forward_train";
+  constexpr KernelId op = KernelId::batchnorm_forward_train;
   check_bn(op, g, x, weight, bias);
   check_numel(op, y, x.numel(), "y");
   SM_CHECK(g.n * g.h * g.w > 1, op << ": training needs more than one value per channel");
@@ -44,7 +44,7 @@ BatchNormSaved batchnorm_forward_train(const BatchNormGeometry& g, const Tensor&
 BatchNormSaved batchnorm_forward_eval(const BatchNormGeometry& g, const Tensor& x, const Tensor& weight,
                                       const Tensor& bias, const Tensor& running_mean, const Tensor& running_var,
                                       double eps, Tensor& y, bool save) {
-  const char* op = "batchnorm_forward_eval";
+  constexpr KernelId op = KernelId::batchnorm_forward_eval;
   check_bn(op, g, x, weight, bias);
   check_numel(op, y, x.numel(), "y");
   check_numel(op, running_mean, g.c, "running_mean");
@@ -64,7 +64,7 @@ BatchNormSaved batchnorm_forward_eval(const BatchNormGeometry& g, const Tensor& 
 
 void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& weight, const BatchNormSaved& saved,
                         const Tensor& dy, Tensor* dx, Tensor* dweight, Tensor* dbias) {
-  const char* op = "batchnorm_backward";
+  constexpr KernelId op = KernelId::batchnorm_backward;
   check_bn(op, g, x, weight, Tensor());
   SM_CHECK(saved.mean.defined() && saved.invstd.defined(), op << ": the forward saved no statistics");
   check_numel(op, saved.mean, g.c, "saved mean");

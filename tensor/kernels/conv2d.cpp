@@ -9,7 +9,7 @@
 namespace sm::kernels {
 
 namespace {
-void check_geometry(const char* op, const Conv2dGeometry& g, const Tensor& x, const Tensor& weight) {
+void check_geometry(KernelId op, const Conv2dGeometry& g, const Tensor& x, const Tensor& weight) {
   SM_CHECK(g.n >= 0 && g.c > 0 && g.k > 0 && g.kh > 0 && g.kw > 0 && g.stride_h > 0 && g.stride_w > 0 && g.pad_h >= 0 &&
                g.pad_w >= 0 && g.dil_h > 0 && g.dil_w > 0 && g.out_h() > 0 && g.out_w() > 0,
            op << ": invalid geometry (sizes, strides and dilations must be positive, padding >= 0)");
@@ -28,7 +28,7 @@ void check_geometry(const char* op, const Conv2dGeometry& g, const Tensor& x, co
 
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y,
                     const Conv2dForwardOptions& options) {
-  const char* op = "conv2d_forward";
+  constexpr KernelId op = KernelId::conv2d_forward;
   check_geometry(op, g, x, weight);
   check_numel(op, y, g.n * g.k * g.out_h() * g.out_w(), "y");
   if (bias.defined()) check_numel(op, bias, g.k, "bias");
@@ -46,7 +46,7 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weig
 
 void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor* dx,
                      Tensor* dweight, Tensor* dbias) {
-  const char* op = "conv2d_backward";
+  constexpr KernelId op = KernelId::conv2d_backward;
   check_geometry(op, g, x, weight);
   check_numel(op, dy, g.n * g.k * g.out_h() * g.out_w(), "dy");
   if (dx) check_numel(op, *dx, x.numel(), "dx");

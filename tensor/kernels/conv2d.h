@@ -1,10 +1,15 @@
 // 2-D convolution kernels (cross-correlation, groups = 1, as torch.nn.Conv2d): the contract.
-// CPU (cpu/conv2d.cpp): im2col + Eigen GEMM, float32 and float64; CUDA (cuda/conv2d.cpp):
-// cuDNN, float32. The layer (layers/conv2d.cpp) checks the user's shapes and builds the graph.
+// CPU (cpu/conv2d.cpp): float32 runs im2col packed straight into our packed GEMM's micro-kernels
+// (cpu/gemm.h, AVX-512/AVX2/scalar chosen at run time), or Winograd F(2,3)/F(4,3) for 3×3
+// stride-1 undilated convs where measured faster (cpu/winograd.h); float64 and the `portable`
+// family run im2col + Eigen's GEMM, the reference. CUDA (cuda/conv2d.cpp): cuDNN, float32. The
+// layer (layers/conv2d.cpp) checks the user's shapes and builds the graph; the output size is
+// conv_geometry.h's.
 #pragma once
 #include <cstdint>
 #include <memory>
 
+#include "tensor/kernels/conv_geometry.h"
 #include "tensor/tensor.h"
 
 namespace sm::cpu {
@@ -17,9 +22,8 @@ struct Conv2dGeometry {
   int64_t n = 0, c = 0, h = 0, w = 0;  // x (N, C, H, W)
   int64_t k = 0, kh = 1, kw = 1;       // weight (K, C, kh, kw)
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
-  // Output size along one axis: floor((in + 2p − d(k−1) − 1)/s) + 1.
-  int64_t out_h() const { return (h + 2 * pad_h - dil_h * (kh - 1) - 1) / stride_h + 1; }
-  int64_t out_w() const { return (w + 2 * pad_w - dil_w * (kw - 1) - 1) / stride_w + 1; }
+  int64_t out_h() const { return conv_out_size(h, kh, stride_h, pad_h, dil_h); }  // conv_geometry.h
+  int64_t out_w() const { return conv_out_size(w, kw, stride_w, pad_w, dil_w); }
   int64_t macs() const { return n * k * out_h() * out_w() * c * kh * kw; }  // multiply-adds of a forward
 };
 

@@ -1,68 +1,39 @@
 // The kernel table and the checks of every dispatcher (see dispatch.h).
 #include "tensor/kernels/dispatch.h"
 
-#include <cstring>
+#include <ostream>
 
 namespace sm::kernels {
 
 namespace {
 
-// One row per kernel: which devices implement it. Every CPU kernel runs float32 and float64
-// (float64 for the gradient checks); every CUDA kernel runs float32.
+// One row per kernel of kernel_list.h, in KernelId order: its name and whether it has a CUDA
+// twin. Every CPU kernel runs float32 and float64; every CUDA kernel runs float32.
 struct KernelRow {
   const char* name;
   bool cuda;  // has a CUDA twin
 };
 
 constexpr KernelRow kTable[] = {
-    // elementwise.h
-    {"relu_forward", true}, {"relu_backward", true}, {"add_forward", true}, {"add_relu_forward", true},
-    {"add_relu_backward", true}, {"axpy", true}, {"scale", true}, {"sum", true}, {"sum_squares", true},
-    // conv2d.h
-    {"conv2d_forward", true}, {"conv2d_backward", true},
-    // batchnorm.h
-    {"batchnorm_forward_train", true}, {"batchnorm_forward_eval", true}, {"batchnorm_backward", true},
-    // pooling.h
-    {"max_pool2d_forward", true}, {"max_pool2d_backward", true}, {"global_avg_pool_forward", true},
-    {"global_avg_pool_backward", true},
-    // linear.h
-    {"linear_forward", true}, {"linear_backward", true},
-    // resize.h
-    {"resize_bilinear_forward", true}, {"resize_bilinear_backward", true},
-    // dsnt.h
-    {"flat_softmax_forward", true}, {"flat_softmax_backward", true}, {"dsnt_forward", true}, {"dsnt_backward", true},
-    {"gaussian_heatmaps", true},
-    // losses.h
-    {"euclidean_loss_forward", true}, {"euclidean_loss_backward", true}, {"js_forward", true}, {"js_backward", true},
-    {"kl_forward", true}, {"kl_backward", true}, {"variance_forward", true}, {"variance_backward", true},
-    {"elementwise_loss_forward", false}, {"elementwise_loss_backward", false},
-    // optim.h
-    {"sgd_step", true}, {"adam_step", true}, {"rmsprop_step", true},
+#define SM_KERNEL_ROW(name, has_cuda) {#name, has_cuda},
+    SM_KERNEL_LIST(SM_KERNEL_ROW)
+#undef SM_KERNEL_ROW
 };
 
-const KernelRow* row_find(const char* op) {
-  for (const KernelRow& r : kTable)
-    if (std::strcmp(r.name, op) == 0) return &r;
-  return nullptr;
-}
+const KernelRow& row_of(KernelId op) { return kTable[static_cast<size_t>(op)]; }
 
 }  // namespace
 
-bool supports(const std::string& op, Device device, DType dtype) {
-  const KernelRow* r = row_find(op.c_str());
-  if (!r) return false;
+bool supports(KernelId op, Device device, DType dtype) {
   if (device == Device::CPU) return true;
-  return kCudaBuilt && r->cuda && dtype == DType::F32;
+  return kCudaBuilt && row_of(op).cuda && dtype == DType::F32;
 }
 
-std::vector<std::string> kernel_names() {
-  std::vector<std::string> names;
-  for (const KernelRow& r : kTable) names.push_back(r.name);
-  return names;
-}
+const char* kernel_name(KernelId op) { return row_of(op).name; }
 
-Device kernel_device(const char* op, std::initializer_list<const Tensor*> tensors) {
-  SM_CHECK(row_find(op), "kernel '" << op << "' is not in the kernel table (tensor/kernels/dispatch.cpp)");
+std::ostream& operator<<(std::ostream& os, KernelId op) { return os << kernel_name(op); }
+
+Device kernel_device(KernelId op, std::initializer_list<const Tensor*> tensors) {
   const Tensor* first = nullptr;
   for (const Tensor* t : tensors) {
     if (!t || !t->defined()) continue;
@@ -82,7 +53,7 @@ Device kernel_device(const char* op, std::initializer_list<const Tensor*> tensor
   const DType dt = first->dtype();
   if (!supports(op, d, dt)) {
     if (d == Device::CUDA && !kCudaBuilt) SM_FAIL(op << ": this spinemark was built without CUDA");
-    if (d == Device::CUDA && !row_find(op)->cuda)
+    if (d == Device::CUDA && !row_of(op).cuda)
       SM_FAIL(op << ": has no CUDA kernel (CPU only); run it on CPU tensors");
     SM_FAIL(op << ": no " << device_name(d) << " kernel for " << dtype_name(dt) << " tensors (CUDA kernels run float32)");
   }
@@ -93,11 +64,11 @@ Device kernel_device(const char* op, std::initializer_list<const Tensor*> tensor
 
 namespace sm::kernels {
 
-void check_numel(const char* op, const Tensor& a, const Tensor& b) {
+void check_numel(KernelId op, const Tensor& a, const Tensor& b) {
   SM_CHECK(a.numel() == b.numel(), op << ": " << a.str() << " and " << b.str() << " differ in size");
 }
 
-void check_numel(const char* op, const Tensor& t, int64_t n, const char* what) {
+void check_numel(KernelId op, const Tensor& t, int64_t n, const char* what) {
   SM_CHECK(t.numel() == n, op << ": " << what << " " << t.str() << " must hold " << n << " elements");
 }
 

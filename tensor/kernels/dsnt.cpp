@@ -9,14 +9,14 @@ namespace sm::kernels {
 
 namespace {
 // Heatmaps (N, C, H, W), not empty: returns N·C.
-int64_t channels_of(const char* op, const Tensor& t) {
+int64_t channels_of(KernelId op, const Tensor& t) {
   SM_CHECK(t.dim() == 4 && t.size(2) > 0 && t.size(3) > 0, op << " expects (N, C, H, W) heatmaps, got " << t.str());
   return t.size(0) * t.size(1);
 }
 }  // namespace
 
 void flat_softmax_forward(const Tensor& z, Tensor& p) {
-  const char* op = "flat_softmax_forward";
+  constexpr KernelId op = KernelId::flat_softmax_forward;
   const int64_t ch = channels_of(op, z);
   check_numel(op, z, p);
   if (kernel_device(op, {&z, &p}) == Device::CUDA) {
@@ -27,7 +27,7 @@ void flat_softmax_forward(const Tensor& z, Tensor& p) {
 }
 
 void flat_softmax_backward(const Tensor& p, const Tensor& dp, Tensor& dz) {
-  const char* op = "flat_softmax_backward";
+  constexpr KernelId op = KernelId::flat_softmax_backward;
   const int64_t ch = channels_of(op, p);
   check_numel(op, p, dp), check_numel(op, p, dz);
   if (kernel_device(op, {&p, &dp, &dz}) == Device::CUDA) {
@@ -39,7 +39,7 @@ void flat_softmax_backward(const Tensor& p, const Tensor& dp, Tensor& dz) {
 }
 
 void dsnt_forward(const Tensor& p, Tensor& mu) {
-  const char* op = "dsnt_forward";
+  constexpr KernelId op = KernelId::dsnt_forward;
   const int64_t ch = channels_of(op, p);
   check_numel(op, mu, 2 * ch, "mu");
   if (kernel_device(op, {&p, &mu}) == Device::CUDA) {
@@ -50,7 +50,7 @@ void dsnt_forward(const Tensor& p, Tensor& mu) {
 }
 
 void dsnt_backward(const Tensor& dmu, Tensor& dp) {
-  const char* op = "dsnt_backward";
+  constexpr KernelId op = KernelId::dsnt_backward;
   const int64_t ch = channels_of(op, dp);
   check_numel(op, dmu, 2 * ch, "dmu");
   if (kernel_device(op, {&dmu, &dp}) == Device::CUDA) {
@@ -61,7 +61,7 @@ void dsnt_backward(const Tensor& dmu, Tensor& dp) {
 }
 
 void gaussian_heatmaps(const Tensor& centres, double sigma, Tensor& q) {
-  const char* op = "gaussian_heatmaps";
+  constexpr KernelId op = KernelId::gaussian_heatmaps;
   const int64_t ch = channels_of(op, q);
   SM_CHECK(sigma > 0, op << ": sigma must be positive, got " << sigma);
   check_numel(op, centres, 2 * ch, "centres");

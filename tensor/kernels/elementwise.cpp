@@ -8,8 +8,8 @@
 namespace sm::kernels {
 
 void relu_forward(const Tensor& x, Tensor& y) {
-  check_numel("relu_forward", x, y);
-  if (kernel_device("relu_forward", {&x, &y}) == Device::CUDA) {
+  check_numel(KernelId::relu_forward, x, y);
+  if (kernel_device(KernelId::relu_forward, {&x, &y}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::relu_forward(x.numel(), f32_ptr(x), f32_ptr(y));
     return;
   }
@@ -17,8 +17,8 @@ void relu_forward(const Tensor& x, Tensor& y) {
 }
 
 void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  check_numel("relu_backward", y, dy), check_numel("relu_backward", y, dx);
-  if (kernel_device("relu_backward", {&y, &dy, &dx}) == Device::CUDA) {
+  check_numel(KernelId::relu_backward, y, dy), check_numel(KernelId::relu_backward, y, dx);
+  if (kernel_device(KernelId::relu_backward, {&y, &dy, &dx}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::relu_backward(y.numel(), f32_ptr(y), f32_ptr(dy), f32_ptr(dx));
     return;
   }
@@ -26,8 +26,8 @@ void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 }
 
 void add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
-  check_numel("add_forward", a, b), check_numel("add_forward", a, y);
-  if (kernel_device("add_forward", {&a, &b, &y}) == Device::CUDA) {
+  check_numel(KernelId::add_forward, a, b), check_numel(KernelId::add_forward, a, y);
+  if (kernel_device(KernelId::add_forward, {&a, &b, &y}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::add_forward(a.numel(), f32_ptr(a), f32_ptr(b), f32_ptr(y));
     return;
   }
@@ -35,8 +35,8 @@ void add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
 }
 
 void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
-  check_numel("add_relu_forward", a, b), check_numel("add_relu_forward", a, y);
-  if (kernel_device("add_relu_forward", {&a, &b, &y}) == Device::CUDA) {
+  check_numel(KernelId::add_relu_forward, a, b), check_numel(KernelId::add_relu_forward, a, y);
+  if (kernel_device(KernelId::add_relu_forward, {&a, &b, &y}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::add_relu_forward(a.numel(), f32_ptr(a), f32_ptr(b), f32_ptr(y));
     return;
   }
@@ -44,10 +44,10 @@ void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
 }
 
 void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor* da, Tensor* db) {
-  check_numel("add_relu_backward", y, dy);
+  check_numel(KernelId::add_relu_backward, y, dy);
   for (Tensor* d : {da, db})
-    if (d) check_numel("add_relu_backward", y, *d);
-  if (kernel_device("add_relu_backward", {&y, &dy, da, db}) == Device::CUDA) {
+    if (d) check_numel(KernelId::add_relu_backward, y, *d);
+  if (kernel_device(KernelId::add_relu_backward, {&y, &dy, da, db}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::add_relu_backward(y.numel(), f32_ptr(y), f32_ptr(dy), f32_ptr(da), f32_ptr(db));
     return;
   }
@@ -55,8 +55,8 @@ void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor* da, Tensor* db
 }
 
 void axpy(double alpha, const Tensor& x, Tensor& y) {
-  check_numel("axpy", x, y);
-  if (kernel_device("axpy", {&x, &y}) == Device::CUDA) {
+  check_numel(KernelId::axpy, x, y);
+  if (kernel_device(KernelId::axpy, {&x, &y}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::axpy(x.numel(), float(alpha), f32_ptr(x), f32_ptr(y));
     return;
   }
@@ -64,7 +64,7 @@ void axpy(double alpha, const Tensor& x, Tensor& y) {
 }
 
 void scale(double alpha, Tensor& x) {
-  if (kernel_device("scale", {&x}) == Device::CUDA) {
+  if (kernel_device(KernelId::scale, {&x}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::scale(x.numel(), float(alpha), f32_ptr(x));
     return;
   }
@@ -72,14 +72,14 @@ void scale(double alpha, Tensor& x) {
 }
 
 double sum(const Tensor& x) {
-  if (kernel_device("sum", {&x}) == Device::CUDA) {
+  if (kernel_device(KernelId::sum, {&x}) == Device::CUDA) {
     if constexpr (kCudaBuilt) return cuda::sum(x.numel(), f32_ptr(x));
   }
   return cpu::sum(x);
 }
 
 double sum_squares(const Tensor& x) {
-  if (kernel_device("sum_squares", {&x}) == Device::CUDA) {
+  if (kernel_device(KernelId::sum_squares, {&x}) == Device::CUDA) {
     if constexpr (kCudaBuilt) return cuda::sum_squares(x.numel(), f32_ptr(x));
   }
   return cpu::sum_squares(x);

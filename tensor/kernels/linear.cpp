@@ -8,14 +8,14 @@
 namespace sm::kernels {
 
 namespace {
-void check_linear(const char* op, const Tensor& x, const Tensor& weight) {
+void check_linear(KernelId op, const Tensor& x, const Tensor& weight) {
   SM_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1),
            op << ": x " << x.str() << " must be (N, in) and weight " << weight.str() << " (out, in)");
 }
 }  // namespace
 
 void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& y) {
-  const char* op = "linear_forward";
+  constexpr KernelId op = KernelId::linear_forward;
   check_linear(op, x, weight);
   const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
   if (bias.defined()) check_numel(op, bias, out, "bias");
@@ -29,7 +29,7 @@ void linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 
 void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor* dx, Tensor* dweight,
                      Tensor* dbias) {
-  const char* op = "linear_backward";
+  constexpr KernelId op = KernelId::linear_backward;
   check_linear(op, x, weight);
   const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
   check_numel(op, dy, n * out, "dy");

@@ -10,7 +10,7 @@ namespace sm::kernels {
 namespace {
 // Checks the shared arguments of a loss: input (N, C, ...), optional mask (N, C), a () loss or
 // dloss, and an optional second input of the input's size. Returns N·C.
-int64_t check_loss(const char* op, const Tensor& in, const Tensor& other, const Tensor& mask, const Tensor& scalar) {
+int64_t check_loss(KernelId op, const Tensor& in, const Tensor& other, const Tensor& mask, const Tensor& scalar) {
   SM_CHECK(in.dim() >= 3, op << ": input " << in.str() << " must be (N, C, ...)");
   const int64_t channels = in.size(0) * in.size(1);
   if (other.defined()) check_numel(op, in, other);
@@ -21,7 +21,7 @@ int64_t check_loss(const char* op, const Tensor& in, const Tensor& other, const 
 }  // namespace
 
 void euclidean_loss_forward(const Tensor& mu, const Tensor& target, const Tensor& mask, Tensor& loss) {
-  const char* op = "euclidean_loss_forward";
+  constexpr KernelId op = KernelId::euclidean_loss_forward;
   const int64_t ch = check_loss(op, mu, target, mask, loss);
   if (kernel_device(op, {&mu, &target, &mask, &loss}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::euclidean_loss_forward(ch, f32_ptr(mu), f32_ptr(target), f32_ptr(mask), f32_ptr(loss));
@@ -32,7 +32,7 @@ void euclidean_loss_forward(const Tensor& mu, const Tensor& target, const Tensor
 
 void euclidean_loss_backward(const Tensor& mu, const Tensor& target, const Tensor& mask, const Tensor& dloss,
                              Tensor& dmu) {
-  const char* op = "euclidean_loss_backward";
+  constexpr KernelId op = KernelId::euclidean_loss_backward;
   const int64_t ch = check_loss(op, mu, target, mask, dloss);
   check_numel(op, mu, dmu);
   if (kernel_device(op, {&mu, &target, &mask, &dloss, &dmu}) == Device::CUDA) {
@@ -44,7 +44,7 @@ void euclidean_loss_backward(const Tensor& mu, const Tensor& target, const Tenso
 }
 
 void js_forward(const Tensor& p, const Tensor& q, const Tensor& mask, Tensor& loss) {
-  const char* op = "js_forward";
+  constexpr KernelId op = KernelId::js_forward;
   const int64_t ch = check_loss(op, p, q, mask, loss);
   if (kernel_device(op, {&p, &q, &mask, &loss}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::js_forward(ch, p.size(2), p.size(3), f32_ptr(p), f32_ptr(q), f32_ptr(mask), f32_ptr(loss));
@@ -54,7 +54,7 @@ void js_forward(const Tensor& p, const Tensor& q, const Tensor& mask, Tensor& lo
 }
 
 void js_backward(const Tensor& p, const Tensor& q, const Tensor& mask, const Tensor& dloss, Tensor& dp) {
-  const char* op = "js_backward";
+  constexpr KernelId op = KernelId::js_backward;
   const int64_t ch = check_loss(op, p, q, mask, dloss);
   check_numel(op, p, dp);
   if (kernel_device(op, {&p, &q, &mask, &dloss, &dp}) == Device::CUDA) {
@@ -66,7 +66,7 @@ void js_backward(const Tensor& p, const Tensor& q, const Tensor& mask, const Ten
 }
 
 void kl_forward(const Tensor& p, const Tensor& q, const Tensor& mask, Tensor& loss) {
-  const char* op = "kl_forward";
+  constexpr KernelId op = KernelId::kl_forward;
   const int64_t ch = check_loss(op, p, q, mask, loss);
   if (kernel_device(op, {&p, &q, &mask, &loss}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::kl_forward(ch, p.size(2), p.size(3), f32_ptr(p), f32_ptr(q), f32_ptr(mask), f32_ptr(loss));
@@ -76,7 +76,7 @@ void kl_forward(const Tensor& p, const Tensor& q, const Tensor& mask, Tensor& lo
 }
 
 void kl_backward(const Tensor& p, const Tensor& q, const Tensor& mask, const Tensor& dloss, Tensor& dp) {
-  const char* op = "kl_backward";
+  constexpr KernelId op = KernelId::kl_backward;
   const int64_t ch = check_loss(op, p, q, mask, dloss);
   check_numel(op, p, dp);
   if (kernel_device(op, {&p, &q, &mask, &dloss, &dp}) == Device::CUDA) {
@@ -88,7 +88,7 @@ void kl_backward(const Tensor& p, const Tensor& q, const Tensor& mask, const Ten
 }
 
 void variance_forward(const Tensor& p, double sigma, const Tensor& mask, Tensor& loss) {
-  const char* op = "variance_forward";
+  constexpr KernelId op = KernelId::variance_forward;
   const int64_t ch = check_loss(op, p, Tensor(), mask, loss);
   if (kernel_device(op, {&p, &mask, &loss}) == Device::CUDA) {
     if constexpr (kCudaBuilt) cuda::variance_forward(ch, p.size(2), p.size(3), f32_ptr(p), sigma, f32_ptr(mask), f32_ptr(loss));
@@ -98,7 +98,7 @@ void variance_forward(const Tensor& p, double sigma, const Tensor& mask, Tensor&
 }
 
 void variance_backward(const Tensor& p, double sigma, const Tensor& mask, const Tensor& dloss, Tensor& dp) {
-  const char* op = "variance_backward";
+  constexpr KernelId op = KernelId::variance_backward;
   const int64_t ch = check_loss(op, p, Tensor(), mask, dloss);
   check_numel(op, p, dp);
   if (kernel_device(op, {&p, &mask, &dloss, &dp}) == Device::CUDA) {
@@ -111,7 +111,7 @@ void variance_backward(const Tensor& p, double sigma, const Tensor& mask, const 
 
 void elementwise_loss_forward(ElementwiseLoss kind, const Tensor& a, const Tensor& target, const Tensor& mask,
                               Tensor& loss) {
-  const char* op = "elementwise_loss_forward";
+  constexpr KernelId op = KernelId::elementwise_loss_forward;
   check_loss(op, a, target, mask, loss);
   kernel_device(op, {&a, &target, &mask, &loss});  // CPU only: fails clearly on CUDA tensors
   cpu::elementwise_loss_forward(kind, a, target, mask, loss);
@@ -119,7 +119,7 @@ void elementwise_loss_forward(ElementwiseLoss kind, const Tensor& a, const Tenso
 
 void elementwise_loss_backward(ElementwiseLoss kind, const Tensor& a, const Tensor& target, const Tensor& mask,
                                const Tensor& dloss, Tensor& da) {
-  const char* op = "elementwise_loss_backward";
+  constexpr KernelId op = KernelId::elementwise_loss_backward;
   check_loss(op, a, target, mask, dloss);
   check_numel(op, a, da);
   kernel_device(op, {&a, &target, &mask, &dloss, &da});

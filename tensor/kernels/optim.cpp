@@ -8,7 +8,7 @@
 namespace sm::kernels {
 
 void sgd_step(const SgdStep& s, Tensor& p, const Tensor& g, Tensor* buf) {
-  const char* op = "sgd_step";
+  constexpr KernelId op = KernelId::sgd_step;
   check_numel(op, p, g);
   if (buf) check_numel(op, p, *buf);
   SM_CHECK(buf || s.momentum == 0.0, op << ": momentum needs a momentum buffer");
@@ -22,7 +22,7 @@ void sgd_step(const SgdStep& s, Tensor& p, const Tensor& g, Tensor* buf) {
 }
 
 void adam_step(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor& v) {
-  const char* op = "adam_step";
+  constexpr KernelId op = KernelId::adam_step;
   check_numel(op, p, g), check_numel(op, p, m), check_numel(op, p, v);
   if (kernel_device(op, {&p, &g, &m, &v}) == Device::CUDA) {
     if constexpr (kCudaBuilt)
@@ -34,7 +34,7 @@ void adam_step(const AdamStep& s, Tensor& p, const Tensor& g, Tensor& m, Tensor&
 }
 
 void rmsprop_step(const RmspropStep& s, Tensor& p, const Tensor& g, Tensor& square_avg, Tensor* buf, Tensor* grad_avg) {
-  const char* op = "rmsprop_step";
+  constexpr KernelId op = KernelId::rmsprop_step;
   check_numel(op, p, g), check_numel(op, p, square_avg);
   if (buf) check_numel(op, p, *buf);
   if (grad_avg) check_numel(op, p, *grad_avg);

@@ -8,7 +8,7 @@
 namespace sm::kernels {
 
 namespace {
-void check_pool(const char* op, const Pool2dGeometry& g) {
+void check_pool(KernelId op, const Pool2dGeometry& g) {
   SM_CHECK(g.n > 0 && g.c > 0 && g.kernel > 0 && g.stride > 0 && g.pad >= 0 && 2 * g.pad <= g.kernel &&
                g.out_h() > 0 && g.out_w() > 0,
            op << ": invalid geometry (kernel " << g.kernel << ", stride " << g.stride << ", padding " << g.pad
@@ -23,7 +23,7 @@ int32_t* argmax_ptr(const MaxPoolSaved& s) { return s.argmax ? static_cast<int32
 }  // namespace
 
 MaxPoolSaved max_pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, bool save) {
-  const char* op = "max_pool2d_forward";
+  constexpr KernelId op = KernelId::max_pool2d_forward;
   check_pool(op, g);
   check_numel(op, x, g.n * g.c * g.h * g.w, "x");
   check_numel(op, y, g.n * g.c * g.out_h() * g.out_w(), "y");
@@ -39,7 +39,7 @@ MaxPoolSaved max_pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor
 }
 
 void max_pool2d_backward(const Pool2dGeometry& g, const MaxPoolSaved& saved, const Tensor& dy, Tensor& dx) {
-  const char* op = "max_pool2d_backward";
+  constexpr KernelId op = KernelId::max_pool2d_backward;
   check_pool(op, g);
   check_numel(op, dy, g.n * g.c * g.out_h() * g.out_w(), "dy");
   check_numel(op, dx, g.n * g.c * g.h * g.w, "dx");
@@ -55,7 +55,7 @@ void max_pool2d_backward(const Pool2dGeometry& g, const MaxPoolSaved& saved, con
 }
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
-  const char* op = "global_avg_pool_forward";
+  constexpr KernelId op = KernelId::global_avg_pool_forward;
   SM_CHECK(x.dim() == 4 && x.size(2) * x.size(3) > 0, op << ": x " << x.str() << " must be (N, C, H, W), not empty");
   check_numel(op, y, x.size(0) * x.size(1), "y");
   if (kernel_device(op, {&x, &y}) == Device::CUDA) {
@@ -67,7 +67,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
 }
 
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
-  const char* op = "global_avg_pool_backward";
+  constexpr KernelId op = KernelId::global_avg_pool_backward;
   SM_CHECK(dx.dim() == 4 && dx.size(2) * dx.size(3) > 0, op << ": dx " << dx.str() << " must be (N, C, H, W), not empty");
   check_numel(op, dy, dx.size(0) * dx.size(1), "dy");
   if (kernel_device(op, {&dy, &dx}) == Device::CUDA) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "tensor/kernels/conv_geometry.h"
 #include "tensor/tensor.h"
 
 namespace sm::kernels {
@@ -11,8 +12,9 @@ namespace sm::kernels {
 struct Pool2dGeometry {
   int64_t n = 0, c = 0, h = 0, w = 0;  // x (N, C, H, W)
   int64_t kernel = 2, stride = 2, pad = 0;
-  int64_t out_h() const { return (h + 2 * pad - kernel) / stride + 1; }
-  int64_t out_w() const { return (w + 2 * pad - kernel) / stride + 1; }
+  // conv_geometry.h with dilation 1: (in + 2·pad − kernel)/stride + 1.
+  int64_t out_h() const { return conv_out_size(h, kernel, stride, pad, 1); }
+  int64_t out_w() const { return conv_out_size(w, kernel, stride, pad, 1); }
 };
 
 // What max pooling's backward needs, the same on both devices: for every output, the int32 flat

@@ -8,7 +8,7 @@
 namespace sm::kernels {
 
 namespace {
-void check_resize(const char* op, const Tensor& small_or_in, const Tensor& other) {
+void check_resize(KernelId op, const Tensor& small_or_in, const Tensor& other) {
   SM_CHECK(small_or_in.dim() == 4 && other.dim() == 4 && small_or_in.size(0) == other.size(0) &&
                small_or_in.size(1) == other.size(1) && small_or_in.numel() > 0 && other.numel() > 0,
            op << ": " << small_or_in.str() << " and " << other.str() << " must be (N, C, ., .) with the same N, C");
@@ -16,7 +16,7 @@ void check_resize(const char* op, const Tensor& small_or_in, const Tensor& other
 }  // namespace
 
 void resize_bilinear_forward(const Tensor& x, Tensor& y) {
-  const char* op = "resize_bilinear_forward";
+  constexpr KernelId op = KernelId::resize_bilinear_forward;
   check_resize(op, x, y);
   if (kernel_device(op, {&x, &y}) == Device::CUDA) {
     if constexpr (kCudaBuilt)
@@ -28,7 +28,7 @@ void resize_bilinear_forward(const Tensor& x, Tensor& y) {
 }
 
 void resize_bilinear_backward(const Tensor& dy, Tensor& dx) {
-  const char* op = "resize_bilinear_backward";
+  constexpr KernelId op = KernelId::resize_bilinear_backward;
   check_resize(op, dx, dy);
   if (kernel_device(op, {&dy, &dx}) == Device::CUDA) {
     if constexpr (kCudaBuilt)

@@ -125,8 +125,8 @@ int bench_run(const BenchConfig& cfg) {
     ++matched;
     for (Device dev : devices) {
       const char* dname = dev == Device::CUDA ? "cuda" : "cpu";
-      if (dev == Device::CUDA && op.has(kOpCpuOnly)) {
-        std::printf("%-34s %-5s no GPU version\n", op.name.c_str(), dname);
+      if (const char* missing = op_kernel_missing(op, dev)) {
+        std::printf("%-34s %-5s no GPU version (%s)\n", op.name.c_str(), dname, missing);
         continue;
       }
       Rng rng(1);

@@ -20,11 +20,14 @@
 #include "layers/resize.h"
 #include "layers/scalar_ops.h"
 #include "tensor/device_backend.h"
+#include "tensor/kernels/conv_geometry.h"
+#include "tensor/kernels/dispatch.h"
 #include "tensor/ops.h"
 #include "train/optim/optimizer.h"
 
-
 namespace sm::test {
+
+using K = kernels::KernelId;
 
 // ---- inputs -------------------------------------------------------------------------------------
 
@@ -132,6 +135,7 @@ struct ConvGeometry {
 OpCase conv_entry(const std::string& name, ConvGeometry test, ConvGeometry timing, bool bias) {
   OpCase c;
   c.name = name + (bias ? " +bias" : "");
+  c.kernels = {K::conv2d_forward, K::conv2d_backward};
   c.build = [test, timing, bias](OpMaker& m) {
     const ConvGeometry& g = m.timing() ? timing : test;
     Var x = m.leaf(m.uniform({g.n, g.cin, g.h, g.w}), "x");
@@ -140,8 +144,8 @@ OpCase conv_entry(const std::string& name, ConvGeometry test, ConvGeometry timin
     std::vector<Var> leaves{x, w};
     if (bias) leaves.push_back(b);
     const Conv2dParams p = g.p;
-    const double ho = double(conv_out_size(g.h, g.kh, p.stride_h, p.pad_h, p.dilation_h));
-    const double wo = double(conv_out_size(g.w, g.kw, p.stride_w, p.pad_w, p.dilation_w));
+    const double ho = double(kernels::conv_out_size(g.h, g.kh, p.stride_h, p.pad_h, p.dilation_h));
+    const double wo = double(kernels::conv_out_size(g.w, g.kw, p.stride_w, p.pad_w, p.dilation_w));
     const double outs = double(g.n * g.cout) * ho * wo, macs = outs * double(g.cin * g.kh * g.kw);
     return OpInstance{leaves, [x, w, b, p] { return conv2d(x, w, b, p); }, {}, {},
                       2 * macs + (bias ? outs : 0), 4 * macs + (bias ? outs : 0)};
@@ -176,8 +180,9 @@ OpInstance build_max_pool(OpMaker& m, MaxPool2dParams p) {
   const Shape xs = m.timing() ? Shape{8, 64, 128, 96} : Shape{2, 3, 9, 8};
   Var x = m.leaf(m.distinct(xs), "x");  // no ties: the argmax is stable under ±h
   const int64_t s = p.stride ? p.stride : p.kernel;
-  const double outs = double(xs[0] * xs[1]) * double(conv_out_size(xs[2], p.kernel, s, p.padding, 1)) *
-                      double(conv_out_size(xs[3], p.kernel, s, p.padding, 1));
+  const double outs = double(xs[0] * xs[1]) *
+                      double(kernels::conv_out_size(xs[2], p.kernel, s, p.padding, 1)) *
+                      double(kernels::conv_out_size(xs[3], p.kernel, s, p.padding, 1));
   return {{x}, [x, p] { return max_pool2d(x, p); }, {}, {}, outs * double(p.kernel * p.kernel), outs};
 }
 
@@ -310,10 +315,12 @@ OpInstance build_optimizer(OpMaker& m, Opt kind, int steps) {
   return inst;
 }
 
-OpCase entry(std::string name, std::function<OpInstance(OpMaker&)> build, double tol = 1e-5, unsigned flags = 0) {
+OpCase entry(std::string name, std::vector<K> kernels, std::function<OpInstance(OpMaker&)> build, double tol = 1e-5,
+             unsigned flags = 0) {
   OpCase c;
   c.name = std::move(name);
   c.build = std::move(build);
+  c.kernels = std::move(kernels);
   c.tol_strict = c.tol_tf32 = tol;
   c.flags = flags;
   return c;
@@ -328,12 +335,12 @@ constexpr double kTolOptim = 1e-6;        // a few float32 roundings per element
 std::vector<OpCase> table_make() {
   using P = Conv2dParams;
   std::vector<OpCase> t;
-  t.push_back(entry("relu", build_relu, kTolElementwise));
-  t.push_back(entry("scale", build_scale, kTolElementwise));
-  t.push_back(entry("add", build_add, kTolElementwise));
-  t.push_back(entry("add (one input twice)", build_add_self, kTolElementwise));
-  t.push_back(entry("add_relu", build_add_relu, kTolElementwise));
-  t.push_back(entry("reshape", build_reshape, kTolElementwise));
+  t.push_back(entry("relu", {K::relu_forward, K::relu_backward}, build_relu, kTolElementwise));
+  t.push_back(entry("scale", {K::scale}, build_scale, kTolElementwise));
+  t.push_back(entry("add", {K::add_forward}, build_add, kTolElementwise));
+  t.push_back(entry("add (one input twice)", {K::add_forward}, build_add_self, kTolElementwise));
+  t.push_back(entry("add_relu", {K::add_relu_forward, K::add_relu_backward}, build_add_relu, kTolElementwise));
+  t.push_back(entry("reshape", {}, build_reshape, kTolElementwise));
 
   // Convolutions: the ResNet's (stem, 3×3, strided 3×3, 1×1 projection, dilated last stage) and
   // the corner cases of the former test_layers gradient check. Timing shapes: batch 4.
@@ -355,44 +362,60 @@ std::vector<OpCase> table_make() {
   t.push_back(conv_entry("conv 2x3 non-square", {2, 2, 6, 7, 3, 2, 3, P{2, 1, 0, 1, 1, 2}},
                          {4, 64, 64, 48, 64, 2, 3, P{2, 1, 0, 1, 1, 2}}, true));
 
-  t.push_back(entry("batchnorm2d train", [](OpMaker& m) { return build_batchnorm(m, true, true); }, kTolReduce));
-  t.push_back(entry("batchnorm2d eval", [](OpMaker& m) { return build_batchnorm(m, false, true); }, kTolReduce));
-  t.push_back(entry("batchnorm2d train, no affine", [](OpMaker& m) { return build_batchnorm(m, true, false); }, kTolReduce));
-  t.push_back(entry("max_pool2d 3x3 s2 p1", [](OpMaker& m) { return build_max_pool(m, {3, 2, 1}); }, kTolElementwise));
-  t.push_back(entry("max_pool2d 2x2", [](OpMaker& m) { return build_max_pool(m, {2, 2, 0}); }, kTolElementwise));
-  t.push_back(entry("global_avg_pool", build_global_avg_pool, kTolReduce));
-  OpCase lin = entry("linear +bias", [](OpMaker& m) { return build_linear(m, true); }, 1e-5);
+  t.push_back(entry("batchnorm2d train", {K::batchnorm_forward_train, K::batchnorm_backward},
+                    [](OpMaker& m) { return build_batchnorm(m, true, true); }, kTolReduce));
+  t.push_back(entry("batchnorm2d eval", {K::batchnorm_forward_eval, K::batchnorm_backward},
+                    [](OpMaker& m) { return build_batchnorm(m, false, true); }, kTolReduce));
+  t.push_back(entry("batchnorm2d train, no affine", {K::batchnorm_forward_train, K::batchnorm_backward},
+                    [](OpMaker& m) { return build_batchnorm(m, true, false); }, kTolReduce));
+  t.push_back(entry("max_pool2d 3x3 s2 p1", {K::max_pool2d_forward, K::max_pool2d_backward},
+                    [](OpMaker& m) { return build_max_pool(m, {3, 2, 1}); }, kTolElementwise));
+  t.push_back(entry("max_pool2d 2x2", {K::max_pool2d_forward, K::max_pool2d_backward},
+                    [](OpMaker& m) { return build_max_pool(m, {2, 2, 0}); }, kTolElementwise));
+  t.push_back(entry("global_avg_pool", {K::global_avg_pool_forward, K::global_avg_pool_backward},
+                    build_global_avg_pool, kTolReduce));
+  OpCase lin = entry("linear +bias", {K::linear_forward, K::linear_backward},
+                     [](OpMaker& m) { return build_linear(m, true); }, 1e-5);
   lin.tol_tf32 = 5e-3;
   t.push_back(lin);
-  lin = entry("linear", [](OpMaker& m) { return build_linear(m, false); }, 1e-5);
+  lin = entry("linear", {K::linear_forward, K::linear_backward},
+              [](OpMaker& m) { return build_linear(m, false); }, 1e-5);
   lin.tol_tf32 = 5e-3;
   t.push_back(lin);
-  t.push_back(entry("resize_bilinear up",
+  t.push_back(entry("resize_bilinear up", {K::resize_bilinear_forward, K::resize_bilinear_backward},
                     [](OpMaker& m) { return build_resize(m, {2, 3, 5, 7}, 9, 12, {8, 64, 32, 24}, 64, 48); }, kTolReduce));
-  t.push_back(entry("resize_bilinear down",
+  t.push_back(entry("resize_bilinear down", {K::resize_bilinear_forward, K::resize_bilinear_backward},
                     [](OpMaker& m) { return build_resize(m, {2, 3, 8, 8}, 3, 5, {8, 64, 64, 48}, 32, 24); }, kTolReduce));
-  t.push_back(entry("resize_bilinear same size",
+  t.push_back(entry("resize_bilinear same size", {K::resize_bilinear_forward, K::resize_bilinear_backward},
                     [](OpMaker& m) { return build_resize(m, {2, 2, 5, 4}, 5, 4, {8, 64, 64, 48}, 64, 48); }, kTolReduce));
 
-  t.push_back(entry("flat_softmax", build_flat_softmax, kTolReduce));
-  t.push_back(entry("dsnt", build_dsnt, kTolReduce));
-  t.push_back(entry("gaussian_heatmaps", build_gaussian_heatmaps, kTolLoss, kOpNoGradient));
-  t.push_back(entry("heatmap_spread", build_heatmap_spread, kTolElementwise, kOpNoGradient));
-  t.push_back(entry("euclidean_loss (mask)", build_euclidean, kTolLoss));
-  t.push_back(entry("js_regularizer (mask)", [](OpMaker& m) { return build_regulariser(m, Reg::JS); }, kTolLoss));
-  t.push_back(entry("kl_regularizer (mask)", [](OpMaker& m) { return build_regulariser(m, Reg::KL); }, kTolLoss));
-  t.push_back(entry("variance_regularizer (mask)", [](OpMaker& m) { return build_regulariser(m, Reg::Variance); }, kTolLoss));
-  t.push_back(entry("mse_loss (mask)", [](OpMaker& m) { return build_pointwise_loss(m, false); }, kTolLoss, kOpCpuOnly));
-  t.push_back(entry("l1_loss (mask)", [](OpMaker& m) { return build_pointwise_loss(m, true); }, kTolLoss, kOpCpuOnly));
+  t.push_back(entry("flat_softmax", {K::flat_softmax_forward, K::flat_softmax_backward},
+                    build_flat_softmax, kTolReduce));
+  t.push_back(entry("dsnt", {K::dsnt_forward, K::dsnt_backward}, build_dsnt, kTolReduce));
+  t.push_back(entry("gaussian_heatmaps", {K::gaussian_heatmaps}, build_gaussian_heatmaps, kTolLoss, kOpNoGradient));
+  t.push_back(entry("heatmap_spread", {}, build_heatmap_spread, kTolElementwise, kOpNoGradient));
+  t.push_back(entry("euclidean_loss (mask)", {K::euclidean_loss_forward, K::euclidean_loss_backward},
+                    build_euclidean, kTolLoss));
+  t.push_back(entry("js_regularizer (mask)", {K::gaussian_heatmaps, K::js_forward, K::js_backward},
+                    [](OpMaker& m) { return build_regulariser(m, Reg::JS); }, kTolLoss));
+  t.push_back(entry("kl_regularizer (mask)", {K::gaussian_heatmaps, K::kl_forward, K::kl_backward},
+                    [](OpMaker& m) { return build_regulariser(m, Reg::KL); }, kTolLoss));
+  t.push_back(entry("variance_regularizer (mask)", {K::variance_forward, K::variance_backward},
+                    [](OpMaker& m) { return build_regulariser(m, Reg::Variance); }, kTolLoss));
+  t.push_back(entry("mse_loss (mask)", {K::elementwise_loss_forward, K::elementwise_loss_backward},
+                    [](OpMaker& m) { return build_pointwise_loss(m, false); }, kTolLoss));
+  t.push_back(entry("l1_loss (mask)", {K::elementwise_loss_forward, K::elementwise_loss_backward},
+                    [](OpMaker& m) { return build_pointwise_loss(m, true); }, kTolLoss));
 
   const int steps = 3;
-  auto opt_entry = [&](const char* name, Opt kind) {
-    return entry(name, [kind, steps](OpMaker& m) { return build_optimizer(m, kind, steps); }, kTolOptim, kOpOptimizer);
+  auto opt_entry = [&](const char* name, Opt kind, K kernel) {
+    return entry(name, {kernel}, [kind, steps](OpMaker& m) { return build_optimizer(m, kind, steps); }, kTolOptim,
+                 kOpOptimizer);
   };
-  t.push_back(opt_entry("sgd (momentum, nesterov, wd)", Opt::Sgd));
-  t.push_back(opt_entry("adam (wd)", Opt::Adam));
-  t.push_back(opt_entry("adamw", Opt::AdamW));
-  t.push_back(opt_entry("rmsprop (centered, momentum, wd)", Opt::Rmsprop));
+  t.push_back(opt_entry("sgd (momentum, nesterov, wd)", Opt::Sgd, K::sgd_step));
+  t.push_back(opt_entry("adam (wd)", Opt::Adam, K::adam_step));
+  t.push_back(opt_entry("adamw", Opt::AdamW, K::adam_step));
+  t.push_back(opt_entry("rmsprop (centered, momentum, wd)", Opt::Rmsprop, K::rmsprop_step));
   for (OpCase& c : t)
     if (c.has(kOpOptimizer)) c.steps = steps;
   return t;
@@ -405,6 +428,12 @@ Tensor host_f64(const Tensor& t) { return t.to(Device::CPU).to(DType::F64).conti
 const std::vector<OpCase>& op_table() {
   static const std::vector<OpCase> table = table_make();
   return table;
+}
+
+const char* op_kernel_missing(const OpCase& op, Device device) {
+  for (K k : op.kernels)
+    if (!kernels::supports(k, device, DType::F32)) return kernels::kernel_name(k);
+  return nullptr;
 }
 
 // ---- running an entry ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/var.h"
+#include "tensor/kernels/kernel_list.h"
 #include "tensor/rng.h"
 #include "tensor/safetensors.h"
 #include "tensor/tensor.h"
@@ -58,13 +59,16 @@ struct OpInstance {
 
 enum OpFlag : unsigned {
   kOpNoGradient = 1,  // forward only: no gradient check, parity on the output alone
-  kOpCpuOnly = 2,     // no CUDA version: parity reports "no GPU version" (it must refuse CUDA inputs)
   kOpOptimizer = 4,   // parity only: `steps` updates, then parameters and moments compared
 };
 
 struct OpCase {
   std::string name;
   std::function<OpInstance(OpMaker&)> build;
+  // The kernels (tensor/kernels/kernel_list.h) of the op's forward and backward, beside the
+  // gradient accumulation every op shares. Whether the entry has a GPU version is asked of the
+  // kernel layer through them (op_kernel_missing), not written down here.
+  std::vector<kernels::KernelId> kernels;
   unsigned flags = 0;
   double grad_atol = 1e-6, grad_rtol = 1e-5;  // gradient check: |analytic − numeric| <= atol + rtol·|numeric|
   double tol_strict = 1e-5;  // parity, normalised ‖gpu − cpu‖₂/‖cpu‖₂: GPU strict float32 vs CPU float64
@@ -76,6 +80,11 @@ struct OpCase {
 // Every differentiable op of layers/, the losses of layers/dsnt_losses.h, gaussian_heatmaps and
 // heatmap_spread (forward only) and the optimizers of train/optim/optimizer.h.
 const std::vector<OpCase>& op_table();
+
+// The first of op's kernels with no implementation for float32 tensors on `device` in this build
+// (kernels::supports), or null when every one has one: the entry then runs there. A GPU parity
+// or timing run reports "no GPU version" for an entry with a missing kernel.
+const char* op_kernel_missing(const OpCase& op, Device device);
 
 // ---- running an entry -------------------------------------------------------------------------
 

@@ -29,8 +29,7 @@ void Optimizer::step() {
   for (size_t i = 0; i < groups.size(); ++i) {
     // Each group_step is one fused kernel (tensor/kernels/optim.h); ask the kernel layer first so
     // that the message names the parameter.
-    const std::string kernel = std::string(kernel_name()) + "_step";
-    SM_CHECK(kernels::supports(kernel, groups[i].device, groups[i].dtype),
+    SM_CHECK(kernels::supports(step_kernel(), groups[i].device, groups[i].dtype),
              name() << " optimizer: " << dtype_name(groups[i].dtype) << " parameters on "
                     << device_name(groups[i].device) << " are not supported (first parameter '"
                     << groups[i].slots.front().name << "'; CUDA kernels run float32"

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "layers/parameter_buffer.h"
+#include "tensor/kernels/kernel_list.h"
 #include "tensor/safetensors.h"
 
 namespace sm {
@@ -20,9 +21,9 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   virtual const char* name() const = 0;  // "sgd", "adam", "adamw", "rmsprop": the state-name prefix
-  // The fused step of tensor/kernels/optim.h this optimizer runs: "sgd", "adam" (Adam and AdamW)
-  // or "rmsprop" (the kernel is "<kernel_name>_step").
-  virtual const char* kernel_name() const = 0;
+  // The fused step of tensor/kernels/optim.h this optimizer runs: sgd_step, adam_step (Adam and
+  // AdamW) or rmsprop_step.
+  virtual kernels::KernelId step_kernel() const = 0;
 
   // One update with the current lr from the gradients in the flat buffer (gathered first, see
   // ParameterBuffer::grads_gather). CPU groups (F32/F64) or, in a CUDA build, float32 CUDA groups
@@ -74,7 +75,7 @@ class Sgd : public Optimizer {
  public:
   Sgd(ParameterBuffer& params, const SgdConfig& config);
   const char* name() const override { return "sgd"; }
-  const char* kernel_name() const override { return "sgd"; }
+  kernels::KernelId step_kernel() const override { return kernels::KernelId::sgd_step; }
   const SgdConfig& config() const { return config_; }
 
  private:
@@ -97,7 +98,7 @@ class Adam : public Optimizer {
  public:
   Adam(ParameterBuffer& params, const AdamConfig& config, bool decoupled_weight_decay = false);
   const char* name() const override { return decoupled_ ? "adamw" : "adam"; }
-  const char* kernel_name() const override { return "adam"; }
+  kernels::KernelId step_kernel() const override { return kernels::KernelId::adam_step; }
   const AdamConfig& config() const { return config_; }
 
  private:
@@ -129,7 +130,7 @@ class Rmsprop : public Optimizer {
  public:
   Rmsprop(ParameterBuffer& params, const RmspropConfig& config);
   const char* name() const override { return "rmsprop"; }
-  const char* kernel_name() const override { return "rmsprop"; }
+  kernels::KernelId step_kernel() const override { return kernels::KernelId::rmsprop_step; }
   const RmspropConfig& config() const { return config_; }
 
  private:

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "tensor/kernels/context.h"
+#include "tensor/kernels/conv_geometry.h"
 #include "tensor/kernels/cpu/gemm.h"
 
 namespace sm::cpu {
@@ -41,8 +42,8 @@ struct Conv3x3Shape {
   // chunks of whole images. 0 = the measured default (winograd.cpp); the tests set it to cover the
   // chunking.
   int64_t chunk_bytes = 0;
-  int64_t ho() const { return h + 2 * pad_h - 2; }
-  int64_t wo() const { return w + 2 * pad_w - 2; }
+  int64_t ho() const { return kernels::conv_out_size(h, 3, 1, pad_h, 1); }  // = h + 2·pad_h − 2
+  int64_t wo() const { return kernels::conv_out_size(w, 3, 1, pad_w, 1); }
 };
 
 // The output tile size m (2 or 4) the convolution s should run with under `algo`, or 0 for the
