@@ -140,7 +140,7 @@ TEST_CASE("stale temporaries of dead writers are removed; a live writer's and ot
   int status = 0;
   ::waitpid(child, &status, 0);
   const std::string dead = std::to_string(child), live = std::to_string(::getpid());
-  for (const std::string name : {"a.json.tmp." + dead, "b.json.tmp." + live, "c.json", "d.tmp.x", "e.tmp." + dead + "x"})
+  for (const std::string& name : std::vector<std::string>{"a.json.tmp." + dead, "b.json.tmp." + live, "c.json", "d.tmp.x", "e.tmp." + dead + "x"})
     file_write_atomic((dir / name).string(), "x");
   fs::create_directories(dir / ("model.tmp." + dead));
   file_write_atomic((dir / ("model.tmp." + dead) / "w.safetensors").string(), "x");
