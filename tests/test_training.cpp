@@ -13,6 +13,7 @@
 #include "train/eval/eval.h"
 #include "train/optim/optimizer.h"
 #include "train/run/checkpoint.h"
+#include "train/run/recipes.h"
 #include "train/run/stage_trainer.h"
 #include "train/run/stop_signal.h"
 #include "train/run/train_run.h"
@@ -182,4 +183,18 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);
   CHECK(steps_only.detect.minutes == 0);
+}
+
+TEST_CASE("train: configs/lumbar_synthetic_small.json is the demo's recipe (train/run/recipes.h)") {
+  // The file adds only a comment and its data paths; every other value must be the recipe's.
+  nlohmann::json file = nlohmann::json::parse(file_read_all(std::string(SPINEMARK_SOURCE_DIR) + "/configs/lumbar_synthetic_small.json"));
+  file.erase("comment");
+  file["data"].erase("train");
+  file["data"].erase("val");
+  const nlohmann::json recipe = recipe_lumbar_synthetic_small();
+  CHECK_MESSAGE(file == recipe, "differences (file -> recipe): " << nlohmann::json::diff(file, recipe).dump());
+  // And the recipe is a valid run config once it has its data.
+  nlohmann::json with_data = recipe;
+  with_data["data"]["train"] = "x";
+  CHECK(train_config_from_json(with_data, "recipe").refine.batch == 32);
 }

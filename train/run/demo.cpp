@@ -12,6 +12,7 @@
 #include "tensor/file_io.h"
 #include "tensor/parallel_for.h"
 #include "tensor/stopwatch.h"
+#include "train/run/recipes.h"
 #include "train/run/train_run.h"
 #include "train/synth/synth.h"
 
@@ -45,18 +46,10 @@ std::string f2(double v) {
   return b;
 }
 
+// The small preset's recipe (train/run/recipes.h) on the generated data, with the demo's seed and
+// threads.
 nlohmann::json demo_config(const DemoOptions& o, const std::string& data) {
-  // The small preset's recipe for synthetic lateral films (docs/training.md explains each value).
-  nlohmann::json j = nlohmann::json::parse(R"({
-    "schema": "lumbar-lateral", "preset": "small",
-    "data": {"val_fraction": 0.1, "val_images_max": 150},
-    "stages": {
-      "detect": {"minutes": 4.0, "batch": 16, "lr": 0.002, "warmup_steps": 30, "validations": 8},
-      "coarse": {"minutes": 4.5, "batch": 16, "lr": 0.002, "warmup_steps": 30, "validations": 8},
-      "refine": {"minutes": 4.0, "batch": 32, "lr": 0.002, "warmup_steps": 30, "validations": 8}
-    },
-    "augment": {"rotate_deg": 12, "flip_prob": 0.5, "crop_prob": 0.3}
-  })");
+  nlohmann::json j = recipe_lumbar_synthetic_small();
   j.merge_patch({{"data", {{"train", data + "/train"}, {"val", data + "/val"}}}, {"seed", o.seed}, {"threads", o.threads}});
   return j;
 }
