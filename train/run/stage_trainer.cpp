@@ -87,32 +87,24 @@ StageOptions stage_options_from_json(const nlohmann::json& j, const StageOptions
   if (j.is_null()) return o;
   SM_CHECK(j.is_object(), where << ": must be a JSON object");
   const nlohmann::json known = stage_options_to_json(d);
-  try {
-    for (const auto& [key, value] : j.items()) {
-      SM_CHECK(known.contains(key) || key == "comment",
-               where << ": unknown key '" << key << "'");
-      // A whole-number option given 4.4e65 would be converted to int out of range (undefined).
-      SM_CHECK(key == "comment" || !known[key].is_number_integer() || value.is_number_integer(),
-               where << "." << key << " must be a whole number");
-    }
-    o.batch = j.value("batch", o.batch);
-    o.steps = j.value("steps", o.steps);
-    // A stage given a step count and no budget trains exactly those steps, whatever the clock.
-    o.minutes = j.contains("steps") && !j.contains("minutes") ? 0.0 : j.value("minutes", o.minutes);
-    o.optimizer = j.value("optimizer", o.optimizer);
-    o.lr = j.value("lr", o.lr);
-    o.weight_decay = j.value("weight_decay", o.weight_decay);
-    o.warmup_steps = j.value("warmup_steps", o.warmup_steps);
-    o.min_lr_factor = j.value("min_lr_factor", o.min_lr_factor);
-    o.sigma = j.value("sigma", o.sigma);
-    o.js_lambda = j.value("js_lambda", o.js_lambda);
-    o.grad_clip = j.value("grad_clip", o.grad_clip);
-    o.validations = j.value("validations", o.validations);
-    o.log_every = j.value("log_every", o.log_every);
-    o.loader_threads = j.value("loader_threads", o.loader_threads);
-  } catch (const nlohmann::json::exception& e) {
-    SM_FAIL(where << ": " << e.what());
-  }
+  for (const auto& [key, value] : j.items())
+    SM_CHECK(known.contains(key) || key == "comment", where << ": unknown key '" << key << "'");
+  o.batch = json_field(j, "batch", o.batch, where);
+  o.steps = json_field(j, "steps", o.steps, where);
+  // A stage given a step count and no budget trains exactly those steps, whatever the clock.
+  const auto given = [&j](const char* key) { return j.contains(key) && !j[key].is_null(); };
+  o.minutes = given("steps") && !given("minutes") ? 0.0 : json_field(j, "minutes", o.minutes, where);
+  o.optimizer = json_field(j, "optimizer", o.optimizer, where);
+  o.lr = json_field(j, "lr", o.lr, where);
+  o.weight_decay = json_field(j, "weight_decay", o.weight_decay, where);
+  o.warmup_steps = json_field(j, "warmup_steps", o.warmup_steps, where);
+  o.min_lr_factor = json_field(j, "min_lr_factor", o.min_lr_factor, where);
+  o.sigma = json_field(j, "sigma", o.sigma, where);
+  o.js_lambda = json_field(j, "js_lambda", o.js_lambda, where);
+  o.grad_clip = json_field(j, "grad_clip", o.grad_clip, where);
+  o.validations = json_field(j, "validations", o.validations, where);
+  o.log_every = json_field(j, "log_every", o.log_every, where);
+  o.loader_threads = json_field(j, "loader_threads", o.loader_threads, where);
   SM_CHECK(o.batch >= 1 && o.batch <= 4096, where << ".batch " << o.batch << " outside 1..4096");
   SM_CHECK(o.steps >= 0 && o.steps <= 100000000, where << ".steps " << o.steps << " outside 0..1e8");
   SM_CHECK(o.minutes >= 0 && o.minutes <= 100000, where << ".minutes " << o.minutes << " outside 0..100000");
