@@ -1,16 +1,20 @@
-// Tensor storage and views, elementwise ops, the portable random generator, and the file
-// helpers' clean-up of stale temporaries.
+// Tensor storage and views, elementwise ops, the portable random generator, the parallel loop
+// for work that may throw, and the file helpers' clean-up of stale temporaries.
 #include <doctest/doctest.h>
-
+#include <omp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <stdexcept>
+#include <thread>
 
 #include "tensor/file_io.h"
 #include "tensor/ops.h"
+#include "tensor/parallel_for.h"
 #include "tensor/rng.h"
 
 using namespace sm;
@@ -80,6 +84,38 @@ TEST_CASE("the generator gives the same numbers on every machine (pinned values)
   for (int i = 0; i < 1000; ++i) {
     double v = u.uniform();
     CHECK((v >= 0.0 && v < 1.0));
+  }
+}
+
+TEST_CASE("parallel_for: every iteration runs once; an error in one is rethrown once on the calling thread") {
+  omp_set_num_threads(4);
+  std::vector<int> runs(1000, 0);
+  sm::parallel_for(int64_t(runs.size()), [&](int64_t i) { ++runs[size_t(i)]; }, 4);
+  for (int r : runs) CHECK(r == 1);
+
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> thrown{0};
+  int caught = 0;
+  try {
+    sm::parallel_for(1000, [&](int64_t i) {
+      if (i == 337) {
+        ++thrown;
+        throw std::runtime_error("disk full writing f337.png");
+      }
+    });
+  } catch (const std::runtime_error& e) {
+    ++caught;
+    CHECK(std::string(e.what()) == "disk full writing f337.png");
+    CHECK(std::this_thread::get_id() == caller);
+  }
+  CHECK(thrown == 1);
+  CHECK(caught == 1);
+  // Errors in many iterations: still one exception, one of theirs.
+  try {
+    sm::parallel_for(64, [](int64_t i) { throw std::runtime_error("error " + std::to_string(i)); });
+    FAIL("should throw");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).rfind("error ", 0) == 0);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "train/eval/eval.h"
 #include "train/optim/optimizer.h"
 #include "train/run/checkpoint.h"
+#include "train/run/recipes.h"
 #include "train/run/stage_trainer.h"
 #include "train/run/stop_signal.h"
 #include "train/run/train_run.h"
@@ -161,7 +162,7 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"data": {"train": "x"}, "stages": {"detect": {"lr": -1}}})", "stages.detect.lr");
   fails(R"({"data": {"train": "x"}, "stages": {"refine": {"batchsize": 3}}})", "unknown key 'batchsize'");
   fails(R"({"data": {"train": "x"}, "threads": 1000})", "threads 1000");
-  fails(R"({"data": {"train": "x"}, "augment": {"rotate_deg": "a lot"}})", "augment.rotate_deg");
+  fails(R"({"data": {"train": "x"}, "augment": {"rotate_deg": "a lot"}})", "cfg.json: augment: 'rotate_deg' must be a number");
   fails(R"({"seed": 1})", "data");
   fails(R"({"data": {"train": "x"}, "stages": {"refin": {}}})", "unknown stage 'refin'");
   fails(R"({"data": {"train": "x"}, "stages": {"detect": {"jitter": {}}}})", "unknown key 'jitter'");
@@ -177,9 +178,29 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   // escaped as a JSON library exception instead of an sm::Error naming the file; a huge number
   // for a whole-number option was converted to int out of range (undefined behaviour).
   fails(R"({"data": {"train": "x"}, "preset": {"detect": {}}})", "cfg.json: 'preset' must be a string");
-  fails(R"({"data": {"train": "x"}, "stages": {"coarse": {"batch": 4.4e65}}})", "stages.coarse.batch must be a whole number");
+  fails(R"({"data": {"train": "x"}, "stages": {"coarse": {"batch": 4.4e65}}})", "cfg.json: stages.coarse: 'batch' must be a whole number");
+  // Every option goes through one typed reader (tensor/json_field.h): a wrong type names the key.
+  fails(R"({"data": {"train": "x"}, "stages": {"detect": {"lr": "fast"}}})", "cfg.json: stages.detect: 'lr' must be a number");
+  fails(R"({"data": {"train": "x"}, "stages": {"refine": {"optimizer": 1}}})", "cfg.json: stages.refine: 'optimizer' must be a string");
+  fails(R"({"data": {"train": "x"}, "stages": [1, 2]})", "cfg.json: stages: must be a JSON object");
+  fails(R"({"data": {"train": "x"}, "augment": {"geometric": 1}})", "cfg.json: augment: 'geometric' must be true or false");
+  fails(R"({"data": {"train": "x"}, "jitter": 3})", "cfg.json: jitter: refinement jitter: must be a JSON object");
   // A step count without a budget trains exactly those steps (no wall-clock stop).
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);
   CHECK(steps_only.detect.minutes == 0);
+}
+
+TEST_CASE("train: configs/lumbar_synthetic_small.json is the demo's recipe (train/run/recipes.h)") {
+  // The file adds only a comment and its data paths; every other value must be the recipe's.
+  nlohmann::json file = nlohmann::json::parse(file_read_all(std::string(SPINEMARK_SOURCE_DIR) + "/configs/lumbar_synthetic_small.json"));
+  file.erase("comment");
+  file["data"].erase("train");
+  file["data"].erase("val");
+  const nlohmann::json recipe = recipe_lumbar_synthetic_small();
+  CHECK_MESSAGE(file == recipe, "differences (file -> recipe): " << nlohmann::json::diff(file, recipe).dump());
+  // And the recipe is a valid run config once it has its data.
+  nlohmann::json with_data = recipe;
+  with_data["data"]["train"] = "x";
+  CHECK(train_config_from_json(with_data, "recipe").refine.batch == 32);
 }

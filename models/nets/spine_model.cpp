@@ -148,17 +148,16 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& sourc
   SM_CHECK(json_field<std::string>(j, "format", "", source) == kFormat, source << ": 'format' is not \"" << kFormat << "\"");
   const int version = json_field(j, "format_version", 0, source);
   SM_CHECK(version == kFormatVersion, source << ": format_version " << version << " is not " << kFormatVersion);
-  SM_CHECK(j.contains("schema"), source << ": 'schema' is missing");
+  const nlohmann::json schema = json_field_required<nlohmann::json>(j, "schema", source);
   try {
-    s.schema = schema_from_json(j["schema"]);
+    s.schema = schema_from_json(schema);
   } catch (const Error& e) {
     SM_FAIL(source << ": " << e.what());
   }
   s.preset = json_field_required<std::string>(j, "preset", source);
   for (const char* stage : {"detect", "coarse", "refine"}) {
-    SM_CHECK(j.contains(stage), source << ": '" << stage << "' is missing");
     NetSpec& n = std::string(stage) == "detect" ? s.detect : std::string(stage) == "coarse" ? s.coarse : s.refine;
-    n = net_spec_from_json(j[stage], source + ": " + stage);
+    n = net_spec_from_json(json_field_required<nlohmann::json>(j, stage, source), source + ": " + stage);
   }
   const nlohmann::json crop = json_field_required<nlohmann::json>(j, "crop", source);
   s.crop_margin = json_field_required<double>(crop, "margin", source + ": crop");
@@ -167,8 +166,8 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& sourc
   s.refine_passes = json_field(j, "refine_passes", 1, source);
   s.refine_variants = json_field(j, "refine_variants", 1, source);
   SM_CHECK(s.normalisation == "standardise", source << ": normalisation '" << s.normalisation << "' is unknown");
-  if (j.contains("flags"))
-    s.flag_refine_shift = json_field(json_field<nlohmann::json>(j, "flags", {}, source), "refine_shift", s.flag_refine_shift, source + ": flags");
+  const nlohmann::json flags = json_field(j, "flags", nlohmann::json::object(), source);
+  s.flag_refine_shift = json_field(flags, "refine_shift", s.flag_refine_shift, source + ": flags");
   s.provenance = json_field(j, "provenance", nlohmann::json::object(), source);
   spec_validate(s, source);
   return s;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "tensor/check.h"
+#include "tensor/json_field.h"
 
 namespace sm {
 
@@ -71,9 +72,7 @@ std::vector<DatasetEntry> manifest_list(const fs::path& file, const DatasetOptio
     try {
       try {
         const nlohmann::json j = nlohmann::json::parse(line);
-        SM_CHECK(j.is_object() && j.contains("schema") && j["schema"].is_string(),
-                 "annotation: 'schema' must be a string");
-        e.annotation = annotation_from_json(j, schema_lookup(j["schema"].get<std::string>()));
+        e.annotation = annotation_from_json(j, schema_lookup(json_field_required<std::string>(j, "schema", "annotation")));
       } catch (const nlohmann::json::exception& ex) {
         SM_FAIL(e.source << ": not valid JSON: " << ex.what());
       } catch (const Error& ex) {
@@ -109,14 +108,13 @@ std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOpt
 
 std::vector<Point2> dataset_stored_landmarks(const DatasetEntry& e, const Schema& s) {
   std::vector<Point2> out;
-  if (!e.annotation.extra.contains("stored_landmarks")) return out;
-  const nlohmann::json& j = e.annotation.extra["stored_landmarks"];
-  SM_CHECK(j.is_array() && j.size() == size_t(s.landmark_count()),
+  if (!e.annotation.extra.is_object() || !e.annotation.extra.contains("stored_landmarks")) return out;
+  const auto points = json_field(e.annotation.extra, "stored_landmarks", std::vector<std::vector<double>>{}, e.source);
+  SM_CHECK(points.size() == size_t(s.landmark_count()),
            e.source << ": 'stored_landmarks' must be an array of " << s.landmark_count() << " [x, y] points");
-  for (const auto& p : j) {
-    SM_CHECK(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
-             e.source << ": 'stored_landmarks' holds an entry that is not [x, y]");
-    out.push_back({p[0].get<double>(), p[1].get<double>()});
+  for (const auto& p : points) {
+    SM_CHECK(p.size() == 2, e.source << ": 'stored_landmarks' holds an entry that is not [x, y]");
+    out.push_back({p[0], p[1]});
   }
   return out;
 }

@@ -1,7 +1,6 @@
 // The main job (see demo.h).
 #include "train/run/demo.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -11,17 +10,17 @@
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
+#include "tensor/parallel_for.h"
+#include "tensor/stopwatch.h"
+#include "train/run/recipes.h"
 #include "train/run/train_run.h"
 #include "train/synth/synth.h"
 
 namespace sm {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Images first..first+count−1 of the generator into dir as <prefix>_NNNNNN (names unique across
 // splits; the generator index makes every film distinct). Existing pairs are kept (resume).
@@ -32,13 +31,13 @@ void split_generate(const std::string& dir, const std::string& prefix, uint64_t 
   SM_CHECK(!ec, dir << ": cannot create the folder: " << ec.message());
   SynthOptions so;
   so.size = size;
-#pragma omp parallel for schedule(dynamic, 4)
-  for (int i = 0; i < count; ++i) {
+  // A write error (a full disk) is rethrown here as the usual one-line error.
+  parallel_for(count, [&](int64_t i) {
     char stem[64];
-    std::snprintf(stem, sizeof stem, "%s_%06d", prefix.c_str(), first + i);
-    if (file_exists(dir + "/" + stem + ".json") && file_exists(dir + "/" + stem + ".png")) continue;
+    std::snprintf(stem, sizeof stem, "%s_%06d", prefix.c_str(), first + int(i));
+    if (file_exists(dir + "/" + stem + ".json") && file_exists(dir + "/" + stem + ".png")) return;
     synth_write(dir, stem, synth_generate(schema, seed, uint64_t(first + i), so), schema, 16);
-  }
+  }, 4);
 }
 
 std::string f2(double v) {
@@ -47,18 +46,10 @@ std::string f2(double v) {
   return b;
 }
 
+// The small preset's recipe (train/run/recipes.h) on the generated data, with the demo's seed and
+// threads.
 nlohmann::json demo_config(const DemoOptions& o, const std::string& data) {
-  // The small preset's recipe for synthetic lateral films (docs/training.md explains each value).
-  nlohmann::json j = nlohmann::json::parse(R"({
-    "schema": "lumbar-lateral", "preset": "small",
-    "data": {"val_fraction": 0.1, "val_images_max": 150},
-    "stages": {
-      "detect": {"minutes": 4.0, "batch": 16, "lr": 0.002, "warmup_steps": 30, "validations": 8},
-      "coarse": {"minutes": 4.5, "batch": 16, "lr": 0.002, "warmup_steps": 30, "validations": 8},
-      "refine": {"minutes": 4.0, "batch": 32, "lr": 0.002, "warmup_steps": 30, "validations": 8}
-    },
-    "augment": {"rotate_deg": 12, "flip_prob": 0.5, "crop_prob": 0.3}
-  })");
+  nlohmann::json j = recipe_lumbar_synthetic_small();
   j.merge_patch({{"data", {{"train", data + "/train"}, {"val", data + "/val"}}}, {"seed", o.seed}, {"threads", o.threads}});
   return j;
 }
@@ -87,7 +78,7 @@ std::string eval_headline(const EvalResult& e) {
 DemoResult demo_run(const DemoOptions& o) {
   SM_CHECK(o.minutes > 1, "demo: --minutes must be more than 1");
   SM_CHECK(o.train_images >= 16 && o.val_images >= 2 && o.test_images >= 1, "demo: too few images");
-  const auto t0 = Clock::now();
+  const Stopwatch time;
   auto log = [&](const std::string& s) { if (o.log) o.log(s); };
   omp_set_num_threads(o.threads);
   const std::string data = fs::absolute(fs::path(o.out) / "data").lexically_normal().string();
@@ -96,7 +87,7 @@ DemoResult demo_run(const DemoOptions& o) {
   split_generate(data + "/train", "train", o.seed, 0, o.train_images, o.image_size);
   split_generate(data + "/val", "val", o.seed, o.train_images, o.val_images, o.image_size);
   split_generate(data + "/test", "test", o.seed, o.train_images + o.val_images, o.test_images, o.image_size);
-  const double gen_s = seconds_since(t0);
+  const double gen_s = time.seconds();
   log("demo: data ready in " + f2(gen_s) + " s");
   // What is left of the budget, less the evaluations (about 0.07 s per film), decoding the films
   // for each stage (about 0.01 s per film and stage), planning, the step-1 error measurement and
@@ -114,7 +105,7 @@ DemoResult demo_run(const DemoOptions& o) {
   const TrainRunResult tr = train_run(cfg, ro);
   DemoResult res;
   if (!tr.completed) {
-    res.seconds = seconds_since(t0);
+    res.seconds = time.seconds();
     return res;
   }
   res.model_dir = tr.model_dir;
@@ -127,7 +118,7 @@ DemoResult demo_run(const DemoOptions& o) {
   const std::string report_dir = (fs::path(o.out) / "report").string();
   eval_write(report_dir, res.eval, "spinemark demo: held-out synthetic lateral lumbar films");
   res.report = report_dir + "/report.html";
-  res.seconds = seconds_since(t0);
+  res.seconds = time.seconds();
   res.completed = true;
   return res;
 }

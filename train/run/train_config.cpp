@@ -20,18 +20,17 @@ nlohmann::json augment_options_to_json(const AugmentOptions& o) {
 AugmentOptions augment_options_from_json(const nlohmann::json& j, const AugmentOptions& d, const std::string& where) {
   if (j.is_null()) return d;
   SM_CHECK(j.is_object(), where << ": must be a JSON object");
-  nlohmann::json m = augment_options_to_json(d);
-  for (const auto& [key, value] : j.items()) {
-    SM_CHECK(m.contains(key), where << ": unknown key '" << key << "'");
-    SM_CHECK(value.type() == m[key].type() || (value.is_number() && m[key].is_number()),
-             where << "." << key << ": expected a " << m[key].type_name());
-    m[key] = value;
-  }
+  const nlohmann::json known = augment_options_to_json(d);
+  for (const auto& [key, value] : j.items()) SM_CHECK(known.contains(key), where << ": unknown key '" << key << "'");
   AugmentOptions o;
-  o.rotate_deg = m["rotate_deg"], o.scale_min = m["scale_min"], o.scale_max = m["scale_max"];
-  o.translate = m["translate"], o.flip_prob = m["flip_prob"], o.crop_prob = m["crop_prob"], o.crop_min = m["crop_min"];
-  o.contrast = m["contrast"], o.gamma_min = m["gamma_min"], o.gamma_max = m["gamma_max"];
-  o.blur_max = m["blur_max"], o.noise_max = m["noise_max"], o.geometric = m["geometric"], o.intensity = m["intensity"];
+  o.rotate_deg = json_field(j, "rotate_deg", d.rotate_deg, where);
+  o.scale_min = json_field(j, "scale_min", d.scale_min, where), o.scale_max = json_field(j, "scale_max", d.scale_max, where);
+  o.translate = json_field(j, "translate", d.translate, where);
+  o.flip_prob = json_field(j, "flip_prob", d.flip_prob, where), o.crop_prob = json_field(j, "crop_prob", d.crop_prob, where);
+  o.crop_min = json_field(j, "crop_min", d.crop_min, where), o.contrast = json_field(j, "contrast", d.contrast, where);
+  o.gamma_min = json_field(j, "gamma_min", d.gamma_min, where), o.gamma_max = json_field(j, "gamma_max", d.gamma_max, where);
+  o.blur_max = json_field(j, "blur_max", d.blur_max, where), o.noise_max = json_field(j, "noise_max", d.noise_max, where);
+  o.geometric = json_field(j, "geometric", d.geometric, where), o.intensity = json_field(j, "intensity", d.intensity, where);
   SM_CHECK(o.rotate_deg >= 0 && o.rotate_deg <= 180 && o.scale_min > 0 && o.scale_min <= o.scale_max && o.scale_max <= 10 &&
                o.translate >= 0 && o.translate <= 1 && o.flip_prob >= 0 && o.flip_prob <= 1 && o.crop_prob >= 0 &&
                o.crop_prob <= 1 && o.crop_min > 0 && o.crop_min <= 1 && o.contrast >= 0 && o.contrast < 1 &&
@@ -75,20 +74,18 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   c.exclude_flags = json_field(d, "exclude_flags", c.exclude_flags, where_data);
   c.seed = json_field(j, "seed", c.seed, source);  // a negative seed is refused, not wrapped to 2^64-1
   c.threads = json_field(j, "threads", c.threads, source);
-  try {
-    const nlohmann::json st = json_field(j, "stages", nlohmann::json::object(), source);
-    for (const auto& [key, value] : st.items())
-      SM_CHECK(key == "detect" || key == "coarse" || key == "refine", source << ": stages: unknown stage '" << key << "' (detect, coarse, refine)");
-    c.detect = stage_options_from_json(st.value("detect", nlohmann::json()), c.detect, source + ": stages.detect");
-    c.coarse = stage_options_from_json(st.value("coarse", nlohmann::json()), c.coarse, source + ": stages.coarse");
-    c.refine = stage_options_from_json(st.value("refine", nlohmann::json()), c.refine, source + ": stages.refine");
-    c.augment = augment_options_from_json(j.value("augment", nlohmann::json()), c.augment, source + ": augment");
-    c.refine_intensity = augment_options_from_json(j.value("refine_intensity", nlohmann::json()), c.refine_intensity,
-                                                   source + ": refine_intensity");
-    if (j.contains("jitter")) c.jitter = refine_jitter_from_json(j["jitter"], source + ": jitter");
-  } catch (const nlohmann::json::exception& e) {
-    SM_FAIL(source << ": " << e.what());
-  }
+  const std::string where_stages = source + ": stages";
+  const nlohmann::json st = json_field(j, "stages", nlohmann::json::object(), source);
+  SM_CHECK(st.is_object(), where_stages << ": must be a JSON object");
+  for (const auto& [key, value] : st.items())
+    SM_CHECK(key == "detect" || key == "coarse" || key == "refine", where_stages << ": unknown stage '" << key << "' (detect, coarse, refine)");
+  c.detect = stage_options_from_json(json_field(st, "detect", nlohmann::json(), where_stages), c.detect, where_stages + ".detect");
+  c.coarse = stage_options_from_json(json_field(st, "coarse", nlohmann::json(), where_stages), c.coarse, where_stages + ".coarse");
+  c.refine = stage_options_from_json(json_field(st, "refine", nlohmann::json(), where_stages), c.refine, where_stages + ".refine");
+  c.augment = augment_options_from_json(json_field(j, "augment", nlohmann::json(), source), c.augment, source + ": augment");
+  c.refine_intensity = augment_options_from_json(json_field(j, "refine_intensity", nlohmann::json(), source), c.refine_intensity,
+                                                 source + ": refine_intensity");
+  c.jitter = refine_jitter_from_json(json_field(j, "jitter", nlohmann::json::object(), source), source + ": jitter");
   SM_CHECK(c.preset == "small" || c.preset == "paper", source << ": preset '" << c.preset << "' is not small or paper");
   SM_CHECK(c.val_fraction > 0 && c.val_fraction < 1, source << ": data.val_fraction " << c.val_fraction << " outside (0, 1)");
   SM_CHECK(c.val_images_max >= 1, source << ": data.val_images_max must be >= 1");

@@ -1,12 +1,10 @@
 // A whole training run (see train_run.h).
 #include "train/run/train_run.h"
 
-#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <omp.h>
 
 #include "build_info.h"
@@ -17,6 +15,8 @@
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
+#include "tensor/parallel_for.h"
+#include "tensor/stopwatch.h"
 #include "train/data/spine_samples.h"
 #include "train/eval/eval.h"
 
@@ -25,22 +25,6 @@ namespace sm {
 namespace fs = std::filesystem;
 
 namespace {
-
-// fn(0..n−1) on all threads; the first error (e.g. a corrupt film) is rethrown after the loop
-// (an exception may not leave an OpenMP region).
-void parallel_for_each(int64_t n, const std::function<void(int64_t)>& fn) {
-  std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 8)
-  for (int64_t i = 0; i < n; ++i) {
-    try {
-      fn(i);
-    } catch (...) {
-#pragma omp critical
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
 
 struct Run {
   TrainConfig cfg;
@@ -203,10 +187,10 @@ StageResult step1_stage_run(Run& r, const std::string& name) {
   const SampleFn make = spine_sample_fn(r.train, r.spec.schema, sc);
   // Decode and letterbox every training film once, on all threads, before the step time is
   // measured: otherwise the plan counts first-epoch decoding as training time.
-  const auto t0 = std::chrono::steady_clock::now();
-  parallel_for_each(int64_t(r.train.size()), [&](int64_t i) { (void)make(0, uint64_t(i)); });
+  const Stopwatch decode_time;
+  parallel_for(int64_t(r.train.size()), [&](int64_t i) { (void)make(0, uint64_t(i)); });
   r.log(name + ": " + std::to_string(r.train.size()) + " films decoded and letterboxed in " +
-        std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s");
+        std::to_string(decode_time.seconds()) + " s");
   LoaderConfig lc = spine_loader_config(sc, r.spec.schema, r.train.size(), stage_options(r.cfg, name).batch);
   lc.seed = Rng(r.cfg.seed).derive("shuffle." + name).next_u64();
   const Step1Validation val = step1_validation_make(r, val_subset(r), net, centres);
@@ -258,7 +242,7 @@ StageResult refine_stage_run(Run& r) {
   rc.jitter = jitter;
   rc.seed = Rng(r.cfg.seed).derive("augment.refine").next_u64();
   auto train_films = std::make_shared<FilmCache>(r.train);
-  parallel_for_each(int64_t(r.train.size()), [&](int64_t f) { (void)train_films->get(size_t(f)); });  // decoded once, up front
+  parallel_for(int64_t(r.train.size()), [&](int64_t f) { (void)train_films->get(size_t(f)); });  // decoded once, up front
   RefineSamples samples(train_films, r.spec, rc);
   LoaderConfig lc = samples.loader_config(r.cfg.refine.batch);
   lc.seed = Rng(r.cfg.seed).derive("shuffle.refine").next_u64();
