@@ -148,6 +148,19 @@ TEST_CASE("train: NaN in the loss stops with a clear message; the last good chec
   CHECK(st.step == 2);
 }
 
+TEST_CASE("train: a checkpoint pointer naming a file outside its stage folder is refused") {
+  test::TempDir dir("training_pointer");
+  const std::string sdir = dir.file("stage");
+  std::filesystem::create_directories(sdir);
+  for (const char* prefix : {"../elsewhere/ckpt-000000002", "/tmp/ckpt-000000002", "ckpt-2/../../x", "best"}) {
+    file_write_atomic(sdir + "/checkpoint.json", nlohmann::json{{"prefix", prefix}, {"step", 2}}.dump());
+    CAPTURE(prefix);
+    CHECK_THROWS_WITH_AS(stage_checkpoint_latest(sdir), doctest::Contains("must name a checkpoint of this folder"), Error);
+  }
+  file_write_atomic(sdir + "/checkpoint.json", nlohmann::json{{"prefix", "ckpt-000000002"}, {"step", 2}}.dump());
+  CHECK(stage_checkpoint_latest(sdir) == (std::filesystem::path(sdir) / "ckpt-000000002").string());
+}
+
 TEST_CASE("train: run configs reject unknown keys and out-of-range values, naming them") {
   auto fails = [](const char* json, const char* needle) {
     try {

@@ -20,7 +20,13 @@ std::string CheckpointRing::latest() const {
   if (!file_exists(pointer)) return "";
   const nlohmann::json j = nlohmann::json::parse(file_read_all(pointer), nullptr, false);
   SM_CHECK(!j.is_discarded() && j.is_object(), pointer << ": not a checkpoint pointer");
-  return (fs::path(dir_) / json_field_required<std::string>(j, "prefix", pointer)).string();
+  const std::string prefix = json_field_required<std::string>(j, "prefix", pointer);
+  // Only a name this ring writes (ckpt-<digits>): an edited "../x" or "/abs" must not make the
+  // run load (or later prune) files outside its stage folder.
+  const bool ours = prefix.size() > 5 && prefix.compare(0, 5, "ckpt-") == 0 &&
+                    std::all_of(prefix.begin() + 5, prefix.end(), [](char c) { return c >= '0' && c <= '9'; });
+  SM_CHECK(ours, pointer << ": 'prefix' must name a checkpoint of this folder (ckpt-<step>), got '" << prefix << "'");
+  return (fs::path(dir_) / prefix).string();
 }
 
 void CheckpointRing::save(const Module& module, const Optimizer& optimizer, const TrainState& state) const {
