@@ -1,15 +1,14 @@
 // `spinemark eval --model DIR --data DIR|manifest.jsonl --out DIR`: runs the 2-step pipeline on an
 // annotated dataset and writes metrics.json, per-image predictions and report.html (train/eval/).
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <omp.h>
-#include <unistd.h>
 
 #include "apps/command.h"
 #include "apps/option_checks.h"
+#include "apps/progress_print.h"
 #include "models/nets/spine_model.h"
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
@@ -27,24 +26,6 @@ struct EvalConfig {
   std::string device = "cpu";
   int threads = 0;  // 0 (not given): OpenMP's default
 };
-
-
-// "[12/100] 3.1 img/s ETA 29s" on stderr: rewritten in place on a terminal, else one line per
-// tenth of the run (logs stay short).
-EvalProgress progress_printer() {
-  const auto start = std::chrono::steady_clock::now();
-  const bool tty = ::isatty(2);
-  return [start, tty](int done, int total) {
-    const int tenth = std::max(1, total / 10);
-    if (!tty && done % tenth != 0 && done != total) return;
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double rate = s > 0 ? done / s : 0;
-    const double eta = rate > 0 ? (total - done) / rate : 0;
-    std::fprintf(stderr, "%s[%d/%d] %.1f img/s ETA %.0fs%s", tty ? "\r" : "", done, total, rate, eta,
-                 tty && done < total ? "   " : "\n");
-    std::fflush(stderr);
-  };
-}
 
 // The last component of a path, "models/a/" included.
 std::string path_name(const std::string& path) {
@@ -89,7 +70,8 @@ void eval_main(const EvalConfig& cfg) {
   const Pipeline pipeline = Pipeline::from_model(model, device);
   std::fprintf(stderr, "eval: %zu images, schema %s, device %s, %d threads\n", entries.size(), schema.name.c_str(),
                cfg.device.c_str(), omp_get_max_threads());
-  const EvalResult result = eval_run(pipeline, entries, progress_printer());
+  ProgressPrinter printer;
+  const EvalResult result = eval_run(pipeline, entries, [&printer](int done, int total) { printer.update(done, total); });
   const std::string title =
       cfg.title.empty() ? "spinemark eval: " + path_name(cfg.model) + " on " + path_name(cfg.data) : cfg.title;
   eval_write(cfg.out, result, title);

@@ -1,6 +1,5 @@
 // `spinemark synth --schema lumbar-lateral --count N --seed S --out DIR [--size 512] [--bits 16]`:
 // writes N synthetic lateral lumbar radiographs with their annotations (method.md §7.2, §2.1).
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -9,6 +8,7 @@
 #include "apps/option_checks.h"
 #include "models/geometry/schema.h"
 #include "tensor/check.h"
+#include "tensor/stopwatch.h"
 #include "train/synth/synth.h"
 
 namespace sm::app {
@@ -32,14 +32,14 @@ void synth_run(const SynthConfig& cfg) {
            cfg.out << ": cannot create the output folder (" << (ec ? ec.message() : "not a folder") << ")");
   SynthOptions opt;
   opt.size = cfg.size;
-  auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   for (int i = 0; i < cfg.count; ++i) {
     uint64_t index = uint64_t(cfg.first + i);
     char stem[32];
     std::snprintf(stem, sizeof stem, "synth_%06llu", static_cast<unsigned long long>(index));
     synth_write(cfg.out, stem, synth_generate(schema, cfg.seed, index, opt), schema, cfg.bits);
   }
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = clock.seconds();
   std::fprintf(stderr, "synth: wrote %d images (%dx%d, %d-bit) to %s in %.2f s (%.1f images/s)\n", cfg.count, cfg.size,
                cfg.size, cfg.bits, cfg.out.c_str(), s, cfg.count / std::max(1e-9, s));
 }

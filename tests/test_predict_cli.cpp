@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "models/nets/spine_model.h"
+#include "models/pipeline/predict_run.h"
+#include "tensor/check.h"
 #include "tensor/file_io.h"
 #include "test_support.h"
 #include "models/image/image_io.h"
@@ -114,6 +116,48 @@ TEST_CASE("predict: a corrupt image is reported and skipped, the others are writ
   REQUIRE(csv.size() == 5);
   CHECK(csv[3].find(fx.data + "/f1.png,ok,") == 0);
   CHECK(csv[4] == fx.data + "/f2.png,ok,,,,1,,");  // no timings: ms left empty
+}
+
+TEST_CASE("predict_run (the library call behind the command): counts, progress per image, errors, resume") {
+  Fixture fx;
+  PredictOptions o;
+  o.model = fx.model, o.data = fx.data, o.out = fx.dir.file("lib_out"), o.threads = 1;
+  std::vector<PredictProgress> seen;
+  PredictRunResult r = predict_run(o, [&](const PredictProgress& p) { seen.push_back(p); });
+  CHECK(r.total == 4);
+  CHECK(r.predicted == 3);
+  CHECK(r.errors == 1);
+  CHECK(r.resumed == 0);
+  CHECK(r.summary_path == o.out + "/summary.csv");
+  CHECK(fs::exists(r.summary_path));
+  REQUIRE(seen.size() == 4);  // once per image, in input order
+  for (size_t i = 0; i < seen.size(); ++i) {
+    CHECK(seen[i].done == int(i) + 1);
+    CHECK(seen[i].total == 4);
+  }
+  CHECK(seen[0].image == fx.data + "/bad.png");
+  CHECK(!seen[0].error.empty());
+  CHECK(seen[0].errors == 1);
+  CHECK(predict_error_text(seen[0].image, seen[0].error).find(fx.data + "/bad.png: ") == 0);
+  CHECK(seen[1].error.empty());
+  CHECK(seen.back().predicted == 3);
+  for (const char* stem : {"f0", "f1", "f2"}) CHECK(fs::exists(o.out + "/" + stem + ".json"));
+
+  // Resume, a shard, no callback: the kept predictions count as resumed.
+  fs::remove(o.out + "/f1.json");
+  o.resume = true;
+  r = predict_run(o);
+  CHECK(r.predicted == 1);
+  CHECK(r.resumed == 2);
+  CHECK(r.errors == 1);
+  o.shard = "2/2";
+  r = predict_run(o);
+  CHECK(r.total == 2);
+  CHECK(r.summary_path == o.out + "/summary-2-of-2.csv");
+
+  // A bad option throws before any image.
+  o.manifest = fx.data + "/list.txt";
+  CHECK_THROWS_AS(predict_run(o), Error);
 }
 
 TEST_CASE("predict: shards 1/2 and 2/2 of an image list write every image once") {

@@ -3,19 +3,17 @@
 // affine with closed-form inverses).
 #include "models/pipeline/pipeline.h"
 
-#include <chrono>
 #include <cmath>
 
 #include "layers/dsnt.h"
 #include "models/measure/angles.h"
 #include "tensor/check.h"
+#include "tensor/stopwatch.h"
 
 namespace sm {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 bool finite2(const Point2& p) { return std::isfinite(p[0]) && std::isfinite(p[1]); }
 const Point2 kNaN2{NAN, NAN};
 
@@ -161,13 +159,13 @@ PipelineResult Pipeline::run_step1(const Image& film) const {
   PipelineResult r;
   r.image_width = film.width;
   r.image_height = film.height;
-  auto t0 = Clock::now();
+  Stopwatch clock;
   Step1Input input;
   step1_stage(film, spec_.detect, detect_, r.centres, r.centre_spread_px, input);
-  r.timings_ms.push_back({"detect", ms_since(t0)});
-  t0 = Clock::now();
+  r.timings_ms.push_back({"detect", clock.ms()});
+  clock.restart();
   step1_stage(film, spec_.coarse, coarse_, r.step1, r.step1_spread_px, input);
-  r.timings_ms.push_back({"coarse", ms_since(t0)});
+  r.timings_ms.push_back({"coarse", clock.ms()});
   r.landmarks = r.step1;
   r.spread_px = r.step1_spread_px;
   const bool mirror = refine_mirror(spec_, r.step1);
@@ -233,7 +231,7 @@ void Pipeline::refine_pass(const Image& film, PipelineResult& r, const std::vect
 
 void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
   const Schema& s = spec_.schema;
-  const auto t0 = Clock::now();
+  const Stopwatch clock;
   const std::vector<std::array<double, 2>> one{{1.0, 0.0}};
   // The last pass's variants: the crop itself, 10 % larger and smaller, turned by ±3°.
   const std::vector<std::array<double, 2>> last =
@@ -255,16 +253,16 @@ void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
     }
     refine_pass(film, r, pass + 1 == spec_.refine_passes ? last_used : one);
   }
-  r.timings_ms.push_back({"refine", ms_since(t0)});
+  r.timings_ms.push_back({"refine", clock.ms()});
   r.angles = angles_compute(s, r.landmarks, film.height);
   pipeline_flags(spec_, r);
 }
 
 PipelineResult Pipeline::run(const Image& film) const {
-  const auto t0 = Clock::now();
+  const Stopwatch clock;
   PipelineResult r = run_step1(film);
   run_step2(film, r);
-  r.timings_ms.push_back({"total", ms_since(t0)});
+  r.timings_ms.push_back({"total", clock.ms()});
   return r;
 }
 

@@ -1,13 +1,13 @@
 // eval_run (see eval.h): the 2-step pipeline on every dataset entry, timed, with the ground-truth
 // angles beside it. Kept apart from eval.cpp so that the metrics and the report link without
 // the networks (the report test builds its EvalResult by hand).
-#include <chrono>
 #include <filesystem>
 #include <set>
 
 #include "models/image/image_io.h"
 #include "models/measure/angles.h"
 #include "tensor/check.h"
+#include "tensor/stopwatch.h"
 #include "train/eval/eval.h"
 
 namespace sm {
@@ -73,13 +73,13 @@ EvalResult eval_run(const Pipeline& pipeline, const std::vector<DatasetEntry>& e
     im.name = name_unique(e, stems);
     im.image_path = e.image_path;
     im.gt = e.annotation;
-    const auto t0 = std::chrono::steady_clock::now();
+    const Stopwatch clock;
     try {
       im.pred = pipeline.run(film);
     } catch (const Error& err) {  // name the image: the pipeline's message does not know it
       SM_FAIL(e.source << ": pipeline failed: " << err.what());
     }
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    seconds += clock.seconds();
     im.gt_angles = gt_angles_compute(e, r.schema, film);
     r.images.push_back(std::move(im));
     if (progress) progress(int(i + 1), int(entries.size()));

@@ -2,7 +2,6 @@
 #include "train/run/dsnt_demo.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include "tensor/device_backend.h"
 #include "tensor/ops.h"
 #include "tensor/rng.h"
+#include "tensor/stopwatch.h"
 #include "train/optim/lr_schedule.h"
 #include "train/optim/optimizer.h"
 
@@ -138,7 +138,7 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
     SM_CHECK(!ec && std::filesystem::is_directory(cfg.out_dir),
              cfg.out_dir << ": cannot create the snapshot folder (" << (ec ? ec.message() : "not a folder") << ")");
   }
-  const auto t_start = std::chrono::steady_clock::now();
+  const Stopwatch run_clock;
   Rng master(cfg.seed);
   Rng init = master.derive("init");
   BlobNet net(cfg.width, init);
@@ -161,7 +161,7 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
   const uint64_t test_seed = hash_mix(cfg.seed ^ 0x7e57ULL);  // held-out images never seen in training
   Batch shown = batch_to(batch_make(test_seed, 0, 4, cfg.image_size), cfg.device);
   for (int step = 1; step <= cfg.steps; ++step) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const Stopwatch step_clock;
     const double lr = schedule.lr_at(step - 1);
     adam.lr_set(lr);
     Batch b = batch_to(batch_make(cfg.seed, uint64_t(step - 1) * uint64_t(cfg.batch), cfg.batch, cfg.image_size), cfg.device);
@@ -174,7 +174,7 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
     backward(loss);
     const double gn = std::sqrt(tensor_sum_squares(params.groups()[0].grads));
     adam.step();
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double ms = step_clock.ms();
     if (on_progress) {
       BlobDemoProgress p;
       p.step = step, p.steps = cfg.steps, p.loss = loss.value().item(), p.grad_norm = gn, p.lr = lr, p.ms = ms;
@@ -207,7 +207,7 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
   res.p90_error_px = percentile(errs, 0.9);
   res.max_error_px = *std::max_element(errs.begin(), errs.end());
   res.test_images = int(errs.size());
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  res.seconds = run_clock.seconds();
   return res;
 }
 
