@@ -69,83 +69,79 @@ DsntNetConfig bench_network(int64_t k) {
   return c;
 }
 
-void bench_model(const Case& cs, const BenchOptions& a, Device dev, const BenchRecordCallback& emit) {
-  Rng rng(0);
-  DsntNet net(bench_network(cs.k), rng);
-  net.to_device(dev);
-  const double rss_model = maxrss_mib();
-  // FLOPs from the network itself: conv MACs of one batch-1 forward.
-  int64_t fwd_macs;
-  {
-    NoGradGuard ng;
+// Conv multiply-adds of one batch-1 forward, counted by the network itself.
+int64_t forward_macs_count(DsntNet& net, const Case& cs, Device dev) {
+  NoGradGuard ng;
+  net.eval();
+  ExecContext counting;  // a context of its own: its counter sees this forward only
+  ExecScope scope(counting);
+  net.forward_all(Var(Tensor::zeros({1, 1, cs.h, cs.w}, DType::F32, dev)));
+  return counting.counters.conv2d_forward_macs.load();
+}
+
+// What every record of one network shares: the peer's keys (../shared/bench/peer_torch.py).
+struct ModelBench {
+  const Case& cs;
+  const BenchOptions& a;
+  Device dev;
+  int64_t fwd_macs = 0;
+  double rss_model = 0;
+  nlohmann::json common;
+};
+
+// Inference as predict runs it: frozen (BN folded, weights prepared once; Module::inference_freeze).
+void bench_infer(const ModelBench& m, DsntNet& net, Rng& rng, int64_t batch, int reps, const char* name,
+                 const BenchRecordCallback& emit) {
+  NoGradGuard ng;
+  if (m.a.unfrozen)
     net.eval();
-    ExecContext counting;  // a context of its own: its counter sees this forward only
-    ExecScope scope(counting);
-    net.forward_all(Var(Tensor::zeros({1, 1, cs.h, cs.w}, DType::F32, dev)));
-    fwd_macs = counting.counters.conv2d_forward_macs.load();
+  else
+    net.inference_freeze();
+  Var x(random_tensor({batch, 1, m.cs.h, m.cs.w}, rng, -1, 1, m.dev));
+  std::vector<double> ts;
+  for (int i = 0; i < m.a.warmup + reps; ++i) {
+    device_sync(m.dev);
+    const Stopwatch clock;
+    net.forward_all(x);
+    device_sync(m.dev);
+    if (i >= m.a.warmup) ts.push_back(clock.seconds());
   }
-  const int64_t stem_macs = 64 * 49 * (cs.h / 2) * (cs.w / 2);
-  const double train_flops_img = 2.0 * double(3 * fwd_macs - stem_macs);
-  const int64_t hm = cs.h / 16;
-  nlohmann::json common = {{"model", cs.name}, {"threads", omp_get_max_threads()}, {"memory_format", "nchw"},
-                           {"K", cs.k}, {"input", {1, cs.h, cs.w}}, {"batch", cs.batch}, {"heatmap", {hm, hm}},
-                           {"params", net.parameter_count()}, {"fwd_gmacs_per_img", round_to(fwd_macs / 1e9, 4)},
-                           {"fwd_gflop_per_img", round_to(2 * fwd_macs / 1e9, 4)},
-                           {"train_gflop_per_img", round_to(train_flops_img / 1e9, 4)}, {"engine", "spinemark"},
-                           {"device", device_name(dev)}, {"omp_wait_policy", a.omp_wait_policy}};
+  nlohmann::json s = stats(ts), j = m.common;
+  const double med = s["median_s"];
+  j.update(s);
+  j["bench"] = name;
+  j["inference"] = m.a.unfrozen ? "unfrozen" : "frozen";
+  j["img_per_s"] = round_to(double(batch) / med, 2);
+  j["gflops_achieved"] = round_to(2.0 * double(m.fwd_macs) * double(batch) / med / 1e9, 2);
+  j["maxrss_mib"] = round_to(maxrss_mib(), 1);
+  if (batch == 1) j["maxrss_before_mib"] = round_to(m.rss_model, 1);
+  emit(j);
+}
 
-  // Inference as predict runs it: frozen (BN folded, weights prepared once; Module::inference_freeze).
-  auto infer = [&](int64_t batch, int reps, const char* name) {
-    NoGradGuard ng;
-    if (a.unfrozen)
-      net.eval();
-    else
-      net.inference_freeze();
-    Var x(random_tensor({batch, 1, cs.h, cs.w}, rng, -1, 1, dev));
-    std::vector<double> ts;
-    for (int i = 0; i < a.warmup + reps; ++i) {
-      device_sync(dev);
-      const Stopwatch clock;
-      net.forward_all(x);
-      device_sync(dev);
-      if (i >= a.warmup) ts.push_back(clock.seconds());
-    }
-    nlohmann::json s = stats(ts), j = common;
-    const double med = s["median_s"];
-    j.update(s);
-    j["bench"] = name;
-    j["inference"] = a.unfrozen ? "unfrozen" : "frozen";
-    j["img_per_s"] = round_to(double(batch) / med, 2);
-    j["gflops_achieved"] = round_to(2.0 * double(fwd_macs) * double(batch) / med / 1e9, 2);
-    j["maxrss_mib"] = round_to(maxrss_mib(), 1);
-    if (batch == 1) j["maxrss_before_mib"] = round_to(rss_model, 1);
-    emit(j);
-  };
-  infer(1, a.infer_reps, "infer_bs1");
-  infer(cs.batch, std::max(3, a.infer_reps / 4), "infer_bsN");
-
-  // Training step: forward + mean Euclidean + mean JS + backward + Adam, BN in training mode.
+// Training step: forward + mean Euclidean + mean JS + backward + Adam, BN in training mode.
+void bench_train_step(const ModelBench& m, DsntNet& net, double train_flops_img, const BenchRecordCallback& emit) {
+  const Case& cs = m.cs;
   net.train();
   ParameterBuffer params(net);
   Adam adam(params, AdamConfig{});
   Rng g(1);
-  Var x(random_tensor({cs.batch, 1, cs.h, cs.w}, g, -1, 1, dev));
-  Tensor tc = random_tensor({cs.batch, cs.k, 2}, g, -0.9, 0.9, dev);
+  Var x(random_tensor({cs.batch, 1, cs.h, cs.w}, g, -1, 1, m.dev));
+  Tensor tc = random_tensor({cs.batch, cs.k, 2}, g, -0.9, 0.9, m.dev);
   std::vector<double> ts;
   std::vector<Tensor> losses;  // read after the timed loop: item() would synchronise each step
-  for (int i = 0; i < a.warmup + a.steps; ++i) {
-    device_sync(dev);
+  for (int i = 0; i < m.a.warmup + m.a.steps; ++i) {
+    device_sync(m.dev);
     const Stopwatch clock;
     adam.zero_grad();
     DsntOutput out = net.forward_all(x);
     Var loss = add(euclidean_loss(out.coords, tc), js_regularizer(out.heatmaps, tc, 1.0));
     backward(loss);
     adam.step();
-    device_sync(dev);
-    if (i >= a.warmup) ts.push_back(clock.seconds());
+    device_sync(m.dev);
+    if (i >= m.a.warmup) ts.push_back(clock.seconds());
     losses.push_back(loss.value());
   }
-  nlohmann::json s = stats(ts), j = common;
+  nlohmann::json s = stats(ts), j = m.common;
   const double med = s["median_s"];
   j.update(s);
   j["bench"] = "train_step";
@@ -154,8 +150,31 @@ void bench_model(const Case& cs, const BenchOptions& a, Device dev, const BenchR
   j["loss_first"] = round_to(losses.front().item(), 4);
   j["loss_last"] = round_to(losses.back().item(), 4);
   j["maxrss_mib"] = round_to(maxrss_mib(), 1);
-  if (dev == Device::CUDA) j["gpu_max_alloc_mib"] = round_to(gpu_peak_mib(), 1);
+  if (m.dev == Device::CUDA) j["gpu_max_alloc_mib"] = round_to(gpu_peak_mib(), 1);
   emit(j);
+}
+
+void bench_model(const Case& cs, const BenchOptions& a, Device dev, const BenchRecordCallback& emit) {
+  Rng rng(0);
+  DsntNet net(bench_network(cs.k), rng);
+  net.to_device(dev);
+  ModelBench m{cs, a, dev};
+  m.rss_model = maxrss_mib();
+  m.fwd_macs = forward_macs_count(net, cs, dev);
+  // Training FLOPs: forward + two backward passes (input and weight gradients), less the stem's
+  // input gradient, which nobody needs.
+  const int64_t stem_macs = 64 * 49 * (cs.h / 2) * (cs.w / 2);
+  const double train_flops_img = 2.0 * double(3 * m.fwd_macs - stem_macs);
+  const int64_t hm = cs.h / 16;
+  m.common = {{"model", cs.name}, {"threads", omp_get_max_threads()}, {"memory_format", "nchw"},
+              {"K", cs.k}, {"input", {1, cs.h, cs.w}}, {"batch", cs.batch}, {"heatmap", {hm, hm}},
+              {"params", net.parameter_count()}, {"fwd_gmacs_per_img", round_to(m.fwd_macs / 1e9, 4)},
+              {"fwd_gflop_per_img", round_to(2 * m.fwd_macs / 1e9, 4)},
+              {"train_gflop_per_img", round_to(train_flops_img / 1e9, 4)}, {"engine", "spinemark"},
+              {"device", device_name(dev)}, {"omp_wait_policy", a.omp_wait_policy}};
+  bench_infer(m, net, rng, 1, a.infer_reps, "infer_bs1", emit);
+  bench_infer(m, net, rng, cs.batch, std::max(3, a.infer_reps / 4), "infer_bsN", emit);
+  bench_train_step(m, net, train_flops_img, emit);
 }
 
 void bench_convs(const BenchOptions& a, Device dev, const BenchRecordCallback& emit) {

@@ -128,71 +128,56 @@ BlobExample blob_example_make(uint64_t seed, uint64_t index, int size) {
   return ex;
 }
 
-BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void(const BlobDemoProgress&)>& on_progress) {
-  SM_CHECK(cfg.image_size >= 8 && cfg.batch >= 1 && cfg.steps >= 1 && cfg.test_images >= 1, "dsnt-demo: sizes must be positive");
-  if (!cfg.out_dir.empty()) {
-    // Before training, with parents, and with the real reason: otherwise the first snapshot fails
-    // minutes later on its temporary file and the cause (a permission, a file in the way) is hidden.
-    std::error_code ec;
-    std::filesystem::create_directories(cfg.out_dir, ec);
-    SM_CHECK(!ec && std::filesystem::is_directory(cfg.out_dir),
-             cfg.out_dir << ": cannot create the snapshot folder (" << (ec ? ec.message() : "not a folder") << ")");
-  }
-  const Stopwatch run_clock;
-  Rng master(cfg.seed);
-  Rng init = master.derive("init");
-  BlobNet net(cfg.width, init);
-  SM_CHECK(cfg.device == Device::CPU || cuda_available(), "dsnt-demo: no usable CUDA device for --device cuda");
-  net.to_device(cfg.device);  // before the ParameterBuffer: it gathers the values where they live
-  ParameterBuffer params(net);
-  AdamConfig ac;
-  ac.lr = cfg.lr;
-  Adam adam(params, ac);
+namespace {
+
+// Made before training, with parents, and with the real reason: otherwise the first snapshot
+// fails minutes later on its temporary file and the cause (a permission, a file in the way) is
+// hidden.
+void snapshot_folder_prepare(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  SM_CHECK(!ec && std::filesystem::is_directory(dir),
+           dir << ": cannot create the snapshot folder (" << (ec ? ec.message() : "not a folder") << ")");
+}
+
+// Linear warm-up, then cosine decay to 1 % of the base rate at the last step.
+LrSchedule blob_schedule_make(const BlobDemoConfig& cfg) {
   LrSchedule schedule;
   schedule.kind = LrSchedule::Kind::Cosine;
   schedule.base_lr = cfg.lr;
   schedule.min_lr = cfg.lr * 0.01;
   schedule.total_steps = cfg.steps;
   schedule.warmup_steps = cfg.warmup_steps;
-  BlobDemoResult res;
-  std::vector<int> snaps = cfg.snapshot_steps;
-  if (snaps.empty()) snaps = {1, std::max(1, cfg.steps / 4), std::max(1, cfg.steps / 2), cfg.steps};
+  return schedule;
+}
 
-  const uint64_t test_seed = hash_mix(cfg.seed ^ 0x7e57ULL);  // held-out images never seen in training
-  Batch shown = batch_to(batch_make(test_seed, 0, 4, cfg.image_size), cfg.device);
-  for (int step = 1; step <= cfg.steps; ++step) {
-    const Stopwatch step_clock;
-    const double lr = schedule.lr_at(step - 1);
-    adam.lr_set(lr);
-    Batch b = batch_to(batch_make(cfg.seed, uint64_t(step - 1) * uint64_t(cfg.batch), cfg.batch, cfg.image_size), cfg.device);
-    net.train();
-    DsntOutput out = net.forward_all(Var(b.images));
-    Var loss = add(euclidean_loss(out.coords, b.targets), scale(js_regularizer(out.heatmaps, b.targets, cfg.sigma), cfg.js_lambda));
-    SM_CHECK(std::isfinite(loss.value().item()),
-             "dsnt-demo: the loss became " << loss.value().item() << " at step " << step << " (try a smaller --lr)");
-    adam.zero_grad();
-    backward(loss);
-    const double gn = std::sqrt(tensor_sum_squares(params.groups()[0].grads));
-    adam.step();
-    const double ms = step_clock.ms();
-    if (on_progress) {
-      BlobDemoProgress p;
-      p.step = step, p.steps = cfg.steps, p.loss = loss.value().item(), p.grad_norm = gn, p.lr = lr, p.ms = ms;
-      p.samples_per_s = cfg.batch / (ms / 1000.0);
-      std::vector<double> e = errors_px(out.coords.value(), b, cfg.image_size);
-      for (double v : e) p.train_error_px += v / double(e.size());
-      on_progress(p);
-    }
-    if (!cfg.out_dir.empty() && std::find(snaps.begin(), snaps.end(), step) != snaps.end()) {
-      NoGradGuard ng;
-      net.eval();
-      char name[64];
-      std::snprintf(name, sizeof name, "/step_%05d.png", step);
-      snapshot_write(cfg.out_dir + name, shown, net.forward_all(Var(shown.images)), cfg.image_size, 4);
-      res.pictures.push_back(cfg.out_dir + name);
-    }
-  }
+// One optimizer step on the batch of `step` (1-based): Euclidean + λ·JS, Adam. Returns what the
+// progress line shows.
+BlobDemoProgress blob_train_step(const BlobDemoConfig& cfg, BlobNet& net, ParameterBuffer& params, Adam& adam,
+                                 const LrSchedule& schedule, int step) {
+  const Stopwatch step_clock;
+  const double lr = schedule.lr_at(step - 1);
+  adam.lr_set(lr);
+  Batch b = batch_to(batch_make(cfg.seed, uint64_t(step - 1) * uint64_t(cfg.batch), cfg.batch, cfg.image_size), cfg.device);
+  net.train();
+  DsntOutput out = net.forward_all(Var(b.images));
+  Var loss = add(euclidean_loss(out.coords, b.targets), scale(js_regularizer(out.heatmaps, b.targets, cfg.sigma), cfg.js_lambda));
+  SM_CHECK(std::isfinite(loss.value().item()),
+           "dsnt-demo: the loss became " << loss.value().item() << " at step " << step << " (try a smaller --lr)");
+  adam.zero_grad();
+  backward(loss);
+  const double gn = std::sqrt(tensor_sum_squares(params.groups()[0].grads));
+  adam.step();
+  BlobDemoProgress p;
+  p.step = step, p.steps = cfg.steps, p.loss = loss.value().item(), p.grad_norm = gn, p.lr = lr, p.ms = step_clock.ms();
+  p.samples_per_s = cfg.batch / (p.ms / 1000.0);
+  std::vector<double> e = errors_px(out.coords.value(), b, cfg.image_size);
+  for (double v : e) p.train_error_px += v / double(e.size());
+  return p;
+}
 
+// Localisation errors (pixels) on the held-out images, in batches of 50, eval mode.
+void blob_test(const BlobDemoConfig& cfg, BlobNet& net, uint64_t test_seed, BlobDemoResult& res) {
   NoGradGuard ng;
   net.eval();
   std::vector<double> errs;
@@ -207,6 +192,43 @@ BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void
   res.p90_error_px = percentile(errs, 0.9);
   res.max_error_px = *std::max_element(errs.begin(), errs.end());
   res.test_images = int(errs.size());
+}
+
+}  // namespace
+
+BlobDemoResult blob_demo_run(const BlobDemoConfig& cfg, const std::function<void(const BlobDemoProgress&)>& on_progress) {
+  SM_CHECK(cfg.image_size >= 8 && cfg.batch >= 1 && cfg.steps >= 1 && cfg.test_images >= 1, "dsnt-demo: sizes must be positive");
+  if (!cfg.out_dir.empty()) snapshot_folder_prepare(cfg.out_dir);
+  const Stopwatch run_clock;
+  Rng master(cfg.seed);
+  Rng init = master.derive("init");
+  BlobNet net(cfg.width, init);
+  SM_CHECK(cfg.device == Device::CPU || cuda_available(), "dsnt-demo: no usable CUDA device for --device cuda");
+  net.to_device(cfg.device);  // before the ParameterBuffer: it gathers the values where they live
+  ParameterBuffer params(net);
+  AdamConfig ac;
+  ac.lr = cfg.lr;
+  Adam adam(params, ac);
+  const LrSchedule schedule = blob_schedule_make(cfg);
+  BlobDemoResult res;
+  std::vector<int> snaps = cfg.snapshot_steps;
+  if (snaps.empty()) snaps = {1, std::max(1, cfg.steps / 4), std::max(1, cfg.steps / 2), cfg.steps};
+
+  const uint64_t test_seed = hash_mix(cfg.seed ^ 0x7e57ULL);  // held-out images never seen in training
+  Batch shown = batch_to(batch_make(test_seed, 0, 4, cfg.image_size), cfg.device);
+  for (int step = 1; step <= cfg.steps; ++step) {
+    const BlobDemoProgress p = blob_train_step(cfg, net, params, adam, schedule, step);
+    if (on_progress) on_progress(p);
+    if (!cfg.out_dir.empty() && std::find(snaps.begin(), snaps.end(), step) != snaps.end()) {
+      NoGradGuard ng;
+      net.eval();
+      char name[64];
+      std::snprintf(name, sizeof name, "/step_%05d.png", step);
+      snapshot_write(cfg.out_dir + name, shown, net.forward_all(Var(shown.images)), cfg.image_size, 4);
+      res.pictures.push_back(cfg.out_dir + name);
+    }
+  }
+  blob_test(cfg, net, test_seed, res);
   res.seconds = run_clock.seconds();
   return res;
 }
