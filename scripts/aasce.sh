@@ -11,6 +11,7 @@ src=../shared/data/aasce16-train
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSPINEMARK_CUDA=OFF
 cmake --build build -j"$(nproc)" --target spinemark
+mkdir -p runs   # the import report is redirected into it before the importer runs
 if [ ! -f runs/aasce-data/.imported ]; then
   ./build/bin/spinemark import aasce --src "$src" --out runs/aasce-data --absolute > runs/aasce-import.json
   touch runs/aasce-data/.imported
