@@ -47,7 +47,9 @@ nlohmann::ordered_json angles_line(const DatasetEntry& e) {
   const bool cobb = schema_has_cobb(s);
   std::vector<Point2> stored;
   if (cobb) stored = dataset_stored_landmarks(e, s);
-  const auto angles = angles_compute(s, e.annotation.points, cobb ? image_height_get(e) : 0.0,
+  // In mm (method.md §3): a film with pixels taller than wide would otherwise tilt every endplate.
+  const PixelSpacing& spacing = e.annotation.pixel_spacing_mm;
+  const auto angles = angles_compute(s, e.annotation.points, cobb ? image_height_get(e) : 0.0, spacing,
                                      stored.empty() ? nullptr : &stored);
   nlohmann::ordered_json line;  // "image" first, as in method.md §2.1
   line["image"] = e.annotation.image;
@@ -58,6 +60,8 @@ nlohmann::ordered_json angles_line(const DatasetEntry& e) {
     line["angles"][s.angles[k]] = ok ? nlohmann::ordered_json(angles[k]) : nlohmann::ordered_json(nullptr);
     if (!ok) flags.push_back("angle_not_computable:" + s.angles[k]);
   }
+  const std::string anisotropic = pixel_anisotropy_flag(spacing);  // measured in mm all the same
+  if (!anisotropic.empty()) flags.push_back(anisotropic);
   if (!flags.empty()) line["flags"] = flags;
   return line;
 }

@@ -154,7 +154,7 @@ TEST_CASE("prediction_overlay: canvas size, red rings only where flagged, NaN po
   PipelineResult r = result_make(s, 600, 400);
   r.landmarks[5] = {NAN, NAN};
   const RgbImage clean = prediction_overlay(film, s, r, nullptr, 300);
-  CHECK(clean.width == 300);
+  CHECK(clean.width == 300 + prediction_overlay_margin_width(300, 200));  // the verdict's margin beside the film
   CHECK(clean.height == 200);
   CHECK(pixels_red(clean) == 0);
 
@@ -164,12 +164,12 @@ TEST_CASE("prediction_overlay: canvas size, red rings only where flagged, NaN po
   gt.points = r.landmarks;
   gt.points[0] = {NAN, NAN};
   const RgbImage flagged = prediction_overlay(film, s, r, &gt, 300);
-  CHECK(flagged.width == 300);
+  CHECK(flagged.width == 300 + prediction_overlay_margin_width(300, 200));
   CHECK(pixels_red(flagged) > 20);
 
   // A small film is not enlarged.
   const RgbImage small = prediction_overlay(film_make(120, 500), s, r, nullptr, 1024);
-  CHECK(small.width == 120);
+  CHECK(small.width == 120 + prediction_overlay_margin_width(120, 500));
   CHECK(small.height == 500);
 }
 

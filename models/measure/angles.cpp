@@ -3,6 +3,7 @@
 #include "models/measure/angles.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "tensor/check.h"
@@ -106,6 +107,37 @@ std::vector<double> angles_compute(const Schema& s, const std::vector<Point2>& p
     }
   }
   return out;
+}
+
+double pixel_anisotropy(const PixelSpacing& spacing) {
+  if (!spacing) return 0;
+  const double row = (*spacing)[0], col = (*spacing)[1];
+  if (!(row > 0) || !(col > 0) || !std::isfinite(row) || !std::isfinite(col)) return 0;
+  return std::fabs(col / row - 1);
+}
+
+std::string pixel_anisotropy_flag(const PixelSpacing& spacing) {
+  if (pixel_anisotropy(spacing) <= kAnisotropyTolerance) return "";
+  char ratio[32];
+  std::snprintf(ratio, sizeof(ratio), "%.3f", (*spacing)[1] / (*spacing)[0]);
+  return std::string("anisotropic_pixels:") + ratio;
+}
+
+std::vector<Point2> points_square_pixels(const std::vector<Point2>& pts, const PixelSpacing& spacing) {
+  if (pixel_anisotropy(spacing) == 0) return pts;
+  const double sx = (*spacing)[1] / (*spacing)[0];  // one column in units of one row
+  std::vector<Point2> out = pts;
+  for (Point2& p : out) p[0] *= sx;
+  return out;
+}
+
+std::vector<double> angles_compute(const Schema& s, const std::vector<Point2>& pts, double image_height,
+                                   const PixelSpacing& spacing, const std::vector<Point2>* cobb_points) {
+  if (pixel_anisotropy(spacing) == 0) return angles_compute(s, pts, image_height, cobb_points);
+  const std::vector<Point2> sq = points_square_pixels(pts, spacing);
+  if (!cobb_points) return angles_compute(s, sq, image_height);
+  const std::vector<Point2> cobb_sq = points_square_pixels(*cobb_points, spacing);
+  return angles_compute(s, sq, image_height, &cobb_sq);
 }
 
 nlohmann::json angles_to_json(const Schema& s, const std::vector<double>& angles) {

@@ -1,6 +1,8 @@
 // The three networks, their presets and the model folder (see spine_model.h).
 #include "models/nets/spine_model.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <unistd.h>
@@ -86,6 +88,70 @@ void spec_validate(const ModelSpec& s, const std::string& source) {
   SM_CHECK(s.crop_margin >= 0 && s.crop_margin <= 2, source << ": crop_margin " << s.crop_margin << " outside 0..2");
   SM_CHECK(s.refine_passes >= 1 && s.refine_passes <= 8, source << ": refine_passes " << s.refine_passes << " outside 1..8");
   SM_CHECK(s.refine_variants >= 1 && s.refine_variants <= 5, source << ": refine_variants " << s.refine_variants << " outside 1..5");
+  // A corner that moves by more than a few vertebra sizes is lost whatever the threshold; below
+  // 0.05 every refinement would be flagged.
+  SM_CHECK(s.flag_refine_shift >= 0.05 && s.flag_refine_shift <= 5, source << ": flags.refine_shift " << s.flag_refine_shift << " outside 0.05..5");
+}
+
+// ---- binding model.json to its weights, and load-time checks (docs/reliability.md) ----------
+
+// FNV-1a, 64 bits (Fowler, Noll, Vo): h = 14695981039346656037; for each byte b:
+// h = (h XOR b) × 1099511628211 mod 2^64. Not cryptographic: it detects a weights file swapped
+// for another or changed after model.json was written (accident, not attack). As 16 hex digits.
+std::string fnv1a64_hex(const std::string& bytes) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(h));
+  return text;
+}
+
+constexpr const char* kWeightsKey = "weights_fnv1a64";  // {"detect": hex, "coarse": hex, "refine": hex}
+
+// Keys of a model folder's model.json: every one required, no other allowed (a typo such as
+// "refine_pases" must not fall back silently to a default).
+void model_json_check_keys(const nlohmann::json& j, const std::string& source) {
+  SM_CHECK(j.is_object(), source << ": not a JSON object");
+  const std::vector<std::string> top{"format", "format_version", "schema", "preset", "detect", "coarse", "refine", "crop",
+                                     "refine_passes", "refine_variants", "normalisation", "flags", "provenance"};
+  SM_CHECK(j.contains(kWeightsKey),
+           source << ": no '" << kWeightsKey << "': this model folder was written before model.json was bound to its "
+                  << "weights (or by another tool); re-save it with this version of spinemark (spine_model_save) "
+                  << "so that its weights are hashed, then load it again");
+  for (const auto& [key, value] : j.items())
+    SM_CHECK(key == kWeightsKey || std::find(top.begin(), top.end(), key) != top.end(),
+             source << ": unknown key '" << key << "'");
+  for (const auto& key : top) SM_CHECK(j.contains(key), source << ": '" << key << "' is missing");
+  const auto exactly = [&](const char* what, const std::vector<std::string>& keys) {
+    const nlohmann::json& o = j[what];
+    SM_CHECK(o.is_object(), source << ": '" << what << "' must be a JSON object");
+    for (const auto& [key, value] : o.items())
+      SM_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(), source << ": " << what << ": unknown key '" << key << "'");
+    for (const auto& key : keys) SM_CHECK(o.contains(key), source << ": " << what << ": '" << key << "' is missing");
+  };
+  exactly("crop", {"margin", "mirror"});
+  exactly("flags", {"refine_shift"});
+  exactly(kWeightsKey, {"detect", "coarse", "refine"});
+  for (const char* stage : {"detect", "coarse", "refine"}) {
+    const nlohmann::json& h = j[kWeightsKey][stage];
+    SM_CHECK(h.is_string() && h.get<std::string>().size() == 16, source << ": " << kWeightsKey << "." << stage << " must be 16 hex digits");
+  }
+}
+
+// Every value finite, and every BatchNorm running variance non-negative: a NaN or inf weight
+// makes every prediction NaN (or, worse, plausible garbage through a clamp); a negative variance
+// is the square root of a negative number in the folded BatchNorm.
+void weights_check_values(const SafeTensorsFile& file, const std::string& path) {
+  for (const auto& [name, tensor] : file.tensors) {
+    const std::vector<double> v = tensor.to_vector_f64();
+    const bool variance = name.size() >= 11 && name.compare(name.size() - 11, 11, "running_var") == 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      SM_CHECK(std::isfinite(v[i]), path << ": tensor '" << name << "' holds " << v[i] << " at element " << i
+                                         << " (weights must be finite)");
+      SM_CHECK(!variance || v[i] >= 0, path << ": tensor '" << name << "' holds the negative variance " << v[i]
+                                            << " at element " << i);
+    }
+  }
 }
 
 }  // namespace
@@ -223,11 +289,15 @@ void spine_model_save(const std::string& dir_in, const SpineModel& m) {
   fs::create_directory(tmp, ec);
   SM_CHECK(!ec, tmp.string() << ": cannot create the folder: " << ec.message());
   try {
-    file_write_atomic((tmp / kModelJson).string(), model_spec_to_json(m.spec).dump(2) + "\n");
     const std::map<std::string, std::string> meta{{"format", kFormat}};
     weights_save((tmp / spine_model_weights_file("detect")).string(), *m.detect, meta);
     weights_save((tmp / spine_model_weights_file("coarse")).string(), *m.coarse, meta);
     weights_save((tmp / spine_model_weights_file("refine")).string(), *m.refine, meta);
+    // model.json last, bound to the three files just written by their hashes.
+    nlohmann::json j = model_spec_to_json(m.spec);
+    for (const char* stage : {"detect", "coarse", "refine"})
+      j[kWeightsKey][stage] = fnv1a64_hex(file_read_all((tmp / spine_model_weights_file(stage)).string()));
+    file_write_atomic((tmp / kModelJson).string(), j.dump(2) + "\n");
     // Swap in: the old folder (if any) goes aside first, so that a crash leaves one complete copy.
     const fs::path old = parent / (dir.filename().string() + ".old." + std::to_string(::getpid()));
     if (fs::exists(dir)) fs::rename(dir, old);
@@ -257,6 +327,7 @@ SpineModel spine_model_load(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     SM_FAIL(json_path << ": not valid JSON (" << e.what() << ")");
   }
+  model_json_check_keys(j, json_path);
   const ModelSpec spec = model_spec_from_json(j, json_path);
   SpineModel m = spine_model_create(spec, 0);
   // Read and check all three files before assigning any, so nothing is half-loaded.
@@ -265,8 +336,12 @@ SpineModel spine_model_load(const std::string& dir) {
   for (const auto& [stage, net] : nets) {
     const std::string path = (fs::path(dir) / spine_model_weights_file(stage)).string();
     SM_CHECK(fs::exists(path), path << ": missing (the " << stage << " network's weights)");
+    const std::string recorded = j[kWeightsKey][stage].get<std::string>(), actual = fnv1a64_hex(file_read_all(path));
+    SM_CHECK(actual == recorded, path << ": FNV-1a hash " << actual << " differs from " << recorded << " recorded in "
+                                      << json_path << " (the weights file was changed or swapped after the model was saved)");
     files.push_back({safetensors_read(path), path});
     weights_check(files.back().first, path, module_named_tensors(*net));
+    weights_check_values(files.back().first, path);
   }
   for (size_t k = 0; k < 3; ++k) weights_assign(files[k].first, files[k].second, module_named_tensors(*nets[k].second));
   return m;

@@ -3,6 +3,7 @@
 // affine with closed-form inverses).
 #include "models/pipeline/pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "layers/dsnt.h"
@@ -159,6 +160,8 @@ PipelineResult Pipeline::run_step1(const Image& film) const {
   PipelineResult r;
   r.image_width = film.width;
   r.image_height = film.height;
+  r.pixel_spacing_mm = film.pixel_spacing_mm;
+  r.film_signal = film_signal(film);
   Stopwatch clock;
   Step1Input input;
   step1_stage(film, spec_.detect, detect_, r.centres, r.centre_spread_px, input);
@@ -178,7 +181,7 @@ PipelineResult Pipeline::run_step1(const Image& film) const {
       r.crops[size_t(v)].size = 0;  // degenerate coarse corners: no crop, step 1 stays
     }
   }
-  r.angles = r.step1_angles = angles_compute(s, r.step1, film.height);
+  r.angles = r.step1_angles = angles_compute(s, r.step1, film.height, film.pixel_spacing_mm);  // in mm
   return r;
 }
 
@@ -254,8 +257,19 @@ void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
     refine_pass(film, r, pass + 1 == spec_.refine_passes ? last_used : one);
   }
   r.timings_ms.push_back({"refine", clock.ms()});
-  r.angles = angles_compute(s, r.landmarks, film.height);
+  r.angles = angles_compute(s, r.landmarks, film.height, film.pixel_spacing_mm);
   pipeline_flags(spec_, r);
+  pipeline_verdict(spec_, r);
+}
+
+double film_signal(const Image& film) {
+  if (film.empty() || film.data.empty()) return 0;
+  double mean = 0, sq = 0;
+  for (float v : film.data) mean += v;
+  mean /= double(film.data.size());
+  for (float v : film.data) sq += (v - mean) * (v - mean);
+  const int bits = std::min(16, std::max(1, film.bits));
+  return std::sqrt(sq / double(film.data.size())) / (std::ldexp(1.0, bits) - 1);
 }
 
 PipelineResult Pipeline::run(const Image& film) const {

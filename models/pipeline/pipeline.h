@@ -6,7 +6,9 @@
 // geometry alone returns the true corners.
 #pragma once
 #include <array>
+#include <cmath>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,6 +81,14 @@ struct PipelineResult {
   std::vector<std::string> flags;         // e.g. "level_outside_image:L3" (see pipeline_flags)
   std::vector<bool> landmark_flagged;     // (L) a flag concerns this landmark
   std::vector<std::pair<std::string, double>> timings_ms;  // stage -> ms, in order
+  // The film itself (run_step1): pixel spacing (row, col) when known, and the standard deviation
+  // of its intensities as a fraction of the full scale of its bits (pipeline_verdict).
+  std::optional<std::array<double, 2>> pixel_spacing_mm;
+  double film_signal = NAN;
+  // The film-level verdict (pipeline_verdict; docs/pipeline.md "Verdict"): "ok", "review" or
+  // "rejected", and why ("<kind>:<what>", the flags or rejection reasons that decided it).
+  std::string status = "ok";
+  std::vector<std::string> status_reasons;
 };
 
 // Quality flags (strings "<kind>:<what>"):
@@ -88,7 +98,24 @@ struct PipelineResult {
 //   degenerate_quadrilateral:<V>      refined corners self-intersecting, collapsed or non-convex
 //   detect_coarse_disagree:<V>        detection centre far from the coarse corners' centre
 //   angle_out_of_range:<angle>        outside the plausible range of its kind
+//   angle_not_computable:<angle>      NaN
+//   spine_axis_rotated:<degrees>      the chain of levels runs far from the image's +y (training orientation)
+//   heatmap_spread_large:<ratio>      median detection spread / vertebra size far above a trained net's
+//   anisotropic_pixels:<col/row>      non-square pixels (angles are measured in mm all the same)
 void pipeline_flags(const ModelSpec& spec, PipelineResult& r);
+
+// Thresholds of the verdict (docs/pipeline.md "Verdict" gives the reasoning).
+constexpr double kVerdictMinSignal = 0.002;   // film std / full scale below this: no usable signal
+constexpr int kVerdictMinSide = 64;           // a film side below this many pixels: far too small
+constexpr double kVerdictAxisDeg = 35;        // spine_axis_rotated above this angle from +y
+constexpr double kVerdictSpreadRatio = 1.0;   // heatmap_spread_large above this × vertebra size
+// The film-level verdict from r's flags and film statistics: "rejected" (no usable signal, far
+// too small, level chain not decodable; angles are not to be used), else "review" when a flag
+// that predicts a gross error is raised (every flag but anisotropic_pixels), else "ok". Sets
+// r.status and r.status_reasons. Call after pipeline_flags.
+void pipeline_verdict(const ModelSpec& spec, PipelineResult& r);
+// The standard deviation of the film's intensities / (2^bits − 1), bits clamped to 1..16.
+double film_signal(const Image& film);
 
 class Pipeline {
  public:

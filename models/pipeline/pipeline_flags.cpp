@@ -4,6 +4,8 @@
 // corner sets that are no longer a vertebral body.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 #include "models/measure/angles.h"
 #include "models/pipeline/pipeline.h"
@@ -104,7 +106,94 @@ void levels_check(const ModelSpec& spec, FlagSink& sink) {
   levels_order_check(s, vertebra_centres(s, r.landmarks), " (refined)", sink);  // the final corners
 }
 
+// The chain of detected levels against the training orientation: films are trained upright
+// (cranial up, +y caudal) with rotations of ±10° (augment.h), and real films tilt the lumbar
+// chain by up to ~20°. An axis (first to last finite centre) more than kVerdictAxisDeg from +y
+// is a rotated (or upside-down) film, or a chain that is no spine.
+void axis_check(const PipelineResult& r, std::vector<std::string>& flags) {
+  std::vector<Point2> c;
+  for (const Point2& p : r.centres)
+    if (finite2(p)) c.push_back(p);
+  if (c.size() < 2) return;
+  const double dx = c.back()[0] - c.front()[0], dy = c.back()[1] - c.front()[1];
+  if (!(std::hypot(dx, dy) > 0)) return;  // a collapsed chain: the verdict rejects it
+  const double deg = std::atan2(std::fabs(dx), dy) * 180 / M_PI;  // 0: straight down the image
+  if (deg > kVerdictAxisDeg) flags.push_back("spine_axis_rotated:" + std::to_string(int(std::lround(deg))));
+}
+
+// The detection heatmaps' spread against the vertebra size (median over the levels, each from
+// its coarse corners). A trained network's heatmap is a blob of about one heatmap cell (σ ≈ 1
+// cell, spread ≈ 0.4 × a vertebra on the small preset); a net that sees no spine answers with
+// a diffuse heatmap (uniform: spread ≈ 0.41 × the heatmap side, 3–4 vertebrae). Noise, chest
+// and wrong-view films land there.
+void spread_check(const Schema& s, const PipelineResult& r, const std::vector<VertebraFrame>& frames,
+                  std::vector<std::string>& flags) {
+  std::vector<double> sizes, ratios;
+  for (size_t v = 0; v < frames.size(); ++v)
+    if (frames[v].valid) sizes.push_back(std::max(frames[v].width, frames[v].height));
+  if (sizes.empty() || r.centre_spread_px.size() != size_t(s.vertebra_count())) return;
+  std::sort(sizes.begin(), sizes.end());
+  const double size = sizes[sizes.size() / 2];
+  for (double sp : r.centre_spread_px)
+    ratios.push_back(std::isfinite(sp) ? sp / std::max(size, 1e-9) : 1e30);
+  std::sort(ratios.begin(), ratios.end());
+  const double median = ratios[ratios.size() / 2];
+  if (!(median <= kVerdictSpreadRatio)) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.2f", std::min(median, 999.0));
+    flags.push_back(std::string("heatmap_spread_large:") + text);
+  }
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Rejections that need no flag: the film carries no usable signal, or it is far too small.
+void film_reject_reasons(const PipelineResult& r, std::vector<std::string>& reasons) {
+  char text[64];
+  if (!(r.film_signal >= kVerdictMinSignal)) {
+    std::snprintf(text, sizeof(text), "no_signal:std=%.4f", std::isfinite(r.film_signal) ? r.film_signal : 0.0);
+    reasons.push_back(text);
+  }
+  if (std::min(r.image_width, r.image_height) < kVerdictMinSide)
+    reasons.push_back("too_small:" + std::to_string(r.image_width) + "x" + std::to_string(r.image_height));
+}
+
+// The level chain cannot be decoded when more than half of the levels lie outside the film,
+// when at least half of the consecutive detected levels are out of order, or when the whole
+// chain (first to last level) spans less than 2 % of the film's diagonal (every channel on one
+// spot; a real lumbar chain spans ~40 % of the film).
+void chain_reject_reasons(const Schema& s, const PipelineResult& r, std::vector<std::string>& reasons) {
+  const int V = s.vertebra_count();
+  int outside = 0, disorder = 0;
+  for (const std::string& f : r.flags) {
+    if (starts_with(f, "level_outside_image:")) ++outside;
+    if (starts_with(f, "levels_out_of_order:") && f.find("(refined)") == std::string::npos) ++disorder;
+  }
+  if (2 * outside > V) reasons.push_back("level_chain_not_decodable:" + std::to_string(outside) + " of " + std::to_string(V) + " levels outside the film");
+  else if (V >= 3 && 2 * disorder >= V - 1)
+    reasons.push_back("level_chain_not_decodable:" + std::to_string(disorder) + " of " + std::to_string(V - 1) + " steps out of order");
+  else if (V >= 2 && finite2(r.centres.front()) && finite2(r.centres.back()) &&
+           dist(r.centres.front(), r.centres.back()) < 0.02 * std::hypot(r.image_width, r.image_height))
+    reasons.push_back("level_chain_not_decodable:collapsed");
+}
+
 }  // namespace
+
+void pipeline_verdict(const ModelSpec& spec, PipelineResult& r) {
+  std::vector<std::string> reject;
+  film_reject_reasons(r, reject);
+  if (int(r.centres.size()) == spec.schema.vertebra_count()) chain_reject_reasons(spec.schema, r, reject);
+  r.status_reasons.clear();
+  if (!reject.empty()) {
+    r.status = "rejected";
+    r.status_reasons = reject;
+    return;
+  }
+  // Every flag predicts a gross error but anisotropic_pixels, which is corrected (angles in mm).
+  for (const std::string& f : r.flags)
+    if (!starts_with(f, "anisotropic_pixels:")) r.status_reasons.push_back(f);
+  r.status = r.status_reasons.empty() ? "ok" : "review";
+}
 
 void pipeline_flags(const ModelSpec& spec, PipelineResult& r) {
   const Schema& s = spec.schema;
@@ -138,6 +227,10 @@ void pipeline_flags(const ModelSpec& spec, PipelineResult& r) {
     if (!std::isfinite(r.angles[k])) r.flags.push_back("angle_not_computable:" + s.angles[k]);
     else if (!angle_plausible(type, r.angles[k])) r.flags.push_back("angle_out_of_range:" + s.angles[k]);
   }
+  axis_check(r, r.flags);
+  spread_check(s, r, frames, r.flags);
+  const std::string anisotropic = pixel_anisotropy_flag(r.pixel_spacing_mm);
+  if (!anisotropic.empty()) r.flags.push_back(anisotropic);
 }
 
 }  // namespace sm

@@ -148,6 +148,11 @@ PredictSummaryRow predict_summary_row_from_json(const nlohmann::json& prediction
     const bool have = angles.is_object() && angles.contains(name) && angles[name].is_number();
     row.angles.push_back(have ? angles[name].get<double>() : std::nan(""));
   }
+  // The film's verdict; a prediction file written before the verdict existed carries none, and
+  // nobody has vouched for it: review.
+  const bool has_status = prediction.contains("status") && prediction["status"].is_string();
+  const std::string status = has_status ? prediction["status"].get<std::string>() : "";
+  row.status = status == "ok" || status == "rejected" ? status : "review";
   if (prediction.contains("flags") && prediction["flags"].is_array()) row.flags = int(prediction["flags"].size());
   if (prediction.contains("timings_ms") && prediction["timings_ms"].is_object()) {
     const auto& t = prediction["timings_ms"];
@@ -169,7 +174,7 @@ std::string predict_summary_csv(const std::vector<std::string>& angle_names, con
   for (const auto& r : rows) {
     out += csv_field(r.image) + "," + csv_field(r.status);
     for (size_t k = 0; k < angle_names.size(); ++k) out += "," + csv_number(k < r.angles.size() ? r.angles[k] : NAN, "%.3f");
-    out += "," + (r.status == "ok" ? std::to_string(r.flags) : std::string()) + "," + csv_number(r.ms, "%.1f") + "," +
+    out += "," + (r.status != "error" ? std::to_string(r.flags) : std::string()) + "," + csv_number(r.ms, "%.1f") + "," +
            csv_field(r.error) + "\n";
   }
   return out;

@@ -36,8 +36,10 @@ std::string predict_input_stem(const std::string& path);
 // Throws naming both files when two inputs share a stem (their outputs would collide).
 void predict_stems_check_unique(const std::vector<std::string>& inputs);
 
-// One row of summary.csv: image, status ("ok" or "error"), the schema's angles, flag count,
-// pipeline milliseconds, error message.
+// One row of summary.csv: image, status, the schema's angles, flag count, pipeline
+// milliseconds, error message. status: the film's verdict from its prediction file ("ok",
+// "review", "rejected"; docs/pipeline.md "Verdict"), or "error" when the image could not be
+// predicted at all.
 struct PredictSummaryRow {
   std::string image;
   std::string status = "ok";
@@ -47,8 +49,9 @@ struct PredictSummaryRow {
   std::string error;
 };
 
-// A row from a prediction file (method.md §2.1): angles by name (null -> NaN), the number of
-// flags, and the pipeline time (timings_ms "total" when present, else the sum of the stages).
+// A row from a prediction file (method.md §2.1): its "status" ("review" when it has none or
+// an unknown one: written before the verdict existed), angles by name (null -> NaN), the
+// number of flags, and the pipeline time (timings_ms "total" when present, else the sum of the stages).
 PredictSummaryRow predict_summary_row_from_json(const nlohmann::json& prediction, const std::string& image,
                                                 const std::vector<std::string>& angle_names);
 // The CSV text: header "image,status,<angles...>,flags,ms,error", one line per row; fields with

@@ -48,6 +48,9 @@ OJson prediction_ordered(const Schema& schema, const PipelineResult& r, const st
   OJson j = OJson::object();
   j["image"] = image_name;
   j["schema"] = schema.name;
+  // The film-level verdict first, for a consumer to key on (docs/pipeline.md "Verdict").
+  j["status"] = r.status;
+  j["status_reasons"] = r.status_reasons;
   j["pixel_spacing_mm"] = spacing ? OJson::array({(*spacing)[0], (*spacing)[1]}) : OJson(nullptr);
   j["landmarks"] = landmarks_object(schema, r.landmarks);
   OJson visible = OJson::object();
@@ -67,8 +70,11 @@ OJson prediction_ordered(const Schema& schema, const PipelineResult& r, const st
   j["confidence"] = values_object(schema.landmarks, r.spread_px);
   // One mm per pixel figure for the spread, which has no direction: the mean of the two spacings.
   if (spacing) j["confidence_mm"] = values_object(schema.landmarks, r.spread_px, 0.5 * ((*spacing)[0] + (*spacing)[1]));
-  j["angles"] = values_object(schema.angles, r.angles);
-  j["step1_angles"] = values_object(schema.angles, r.step1_angles);
+  // A rejected film has no angle to use: every value null (the landmarks stay, for inspection).
+  const bool rejected = r.status == "rejected";
+  const std::vector<double> none(schema.angles.size(), NAN);
+  j["angles"] = values_object(schema.angles, rejected ? none : r.angles);
+  j["step1_angles"] = values_object(schema.angles, rejected ? none : r.step1_angles);
   j["flags"] = r.flags;
   OJson timings = OJson::object();
   for (const auto& [stage, ms] : r.timings_ms) timings[stage] = number_or_null(ms);

@@ -1,6 +1,8 @@
-// The prediction file of method.md §2.1: the annotation keys (image, schema, pixel_spacing_mm,
+// The prediction file of method.md §2.1: the annotation keys (image, schema, the verdict
+// status and status_reasons, pixel_spacing_mm,
 // landmarks, visible) plus step1_landmarks, confidence (landmark -> spread in pixels),
-// confidence_mm (when the spacing is known), angles, step1_angles, flags and timings_ms.
+// confidence_mm (when the spacing is known), angles, step1_angles (all null for a rejected
+// film), flags and timings_ms.
 #pragma once
 #include <array>
 #include <nlohmann/json.hpp>

@@ -1,5 +1,6 @@
 // The overlay picture of one prediction (prediction_overlay.h): film in gray, per-vertebra colour
-// for corners, endplates and names, step-1 corners faintly, angles and flags written with our font.
+// for corners, endplates and names, step-1 corners faintly; the verdict, angles and flags written
+// with our font in a margin right of the film.
 #include "models/pipeline/prediction_overlay.h"
 
 #include <algorithm>
@@ -59,7 +60,7 @@ void ring_draw(RgbImage& canvas, const Point2& c, int radius, Rgb colour) {
 
 // One vertebra: endplate lines, corners, the name to the side of its corners.
 void vertebra_draw(RgbImage& canvas, const CanvasMap& map, const Schema& schema, const PipelineResult& r, int v,
-                   int dot, int text_scale) {
+                   int dot, int text_scale, int film_width) {
   const Rgb colour = vertebra_colour(v);
   for (const SegmentSpec& seg : schema.endplates) {
     const auto ends = schema.segment_landmarks(v, seg);
@@ -78,11 +79,11 @@ void vertebra_draw(RgbImage& canvas, const CanvasMap& map, const Schema& schema,
     ++n;
   }
   if (n == 0) return;
-  // The name right of the vertebra, or left of it when it would leave the canvas.
+  // The name right of the vertebra, or left of it when it would leave the film.
   const std::string& name = schema.vertebrae[size_t(v)].name;
   const int tw = overlay_text_width(name, text_scale), th = overlay_text_height(name, text_scale);
   int tx = int(std::lround(right)) + 4 * dot;
-  if (tx + tw > canvas.width) {
+  if (tx + tw > film_width) {
     double left = 1e300;
     for (int i : schema.vertebra_landmarks(v))
       if (point_finite(r.landmarks[size_t(i)])) left = std::min(left, map(r.landmarks[size_t(i)])[0]);
@@ -91,41 +92,87 @@ void vertebra_draw(RgbImage& canvas, const CanvasMap& map, const Schema& schema,
   overlay_text_draw(canvas, tx, int(std::lround(cy / n)) - th / 2, name, colour, text_scale);
 }
 
-// "L1_L5_lordosis 52.3 deg" lines in the top-left corner (step 1 value in brackets).
-void angles_draw(RgbImage& canvas, const Schema& schema, const PipelineResult& r, int text_scale) {
-  std::string text;
-  for (size_t k = 0; k < schema.angles.size() && k < r.angles.size(); ++k) {
-    char value[64];
-    if (std::isfinite(r.angles[k]))
-      std::snprintf(value, sizeof(value), "%.1f deg", r.angles[k]);
-    else
-      std::snprintf(value, sizeof(value), "n/a");
-    text += (text.empty() ? "" : "\n") + schema.angles[k] + " " + value;
+constexpr Rgb kPanel{24, 24, 28};
+constexpr int kMarginChars = 34;  // characters per line of the margin
+
+int text_scale_for(int canvas_width, int canvas_height) { return std::max(canvas_width, canvas_height) >= 700 ? 2 : 1; }
+
+// `text` cut into lines of at most max_chars, breaking at spaces (or inside a word longer than a
+// line), each continuation indented by two spaces.
+std::vector<std::string> text_wrap(std::string text, size_t max_chars) {
+  std::vector<std::string> lines;
+  while (true) {
+    const std::string indent = lines.empty() ? "" : "  ";
+    const size_t room = max_chars - indent.size();
+    if (text.size() <= room) {
+      lines.push_back(indent + text);
+      return lines;
+    }
+    size_t cut = text.rfind(' ', room);
+    const bool at_space = cut != std::string::npos && cut > 0;
+    if (!at_space) cut = room;
+    lines.push_back(indent + text.substr(0, cut));
+    text = text.substr(at_space ? cut + 1 : cut);
   }
-  overlay_text_draw(canvas, 2 * text_scale, 2 * text_scale, text, kWhite, text_scale);
 }
 
-// "flags: a b ..." wrapped to the canvas width, written upwards from the bottom edge, in at most a
-// quarter of the canvas height (then "(+N more)") so that the film stays visible.
-void flags_draw(RgbImage& canvas, const std::vector<std::string>& flags, int text_scale) {
-  if (flags.empty()) return;
-  const int max_chars = std::max(8, (canvas.width - 4 * text_scale) / (kGlyphAdvance * text_scale));
-  const size_t max_lines = size_t(std::max(1, canvas.height / 4 / (kLineAdvance * text_scale)));
-  std::vector<std::string> lines{"flags:"};
-  size_t shown = 0;
-  for (; shown < flags.size(); ++shown) {
-    const std::string piece = " " + flags[shown];
-    if (int(lines.back().size() + piece.size()) > max_chars) {
-      if (lines.size() == max_lines) break;
-      lines.emplace_back();
-    }
-    lines.back() += lines.back().empty() ? flags[shown] : piece;
+// One coloured block of the margin: its lines and colour.
+struct MarginBlock {
+  std::vector<std::string> lines;
+  Rgb colour;
+};
+
+// The margin's text, top to bottom: the verdict and its reasons, the angles (step 1 value after
+// it; "not used" for a rejected film), then the flags.
+std::vector<MarginBlock> margin_blocks(const Schema& schema, const PipelineResult& r) {
+  const size_t w = kMarginChars;
+  const Rgb status_colour = r.status == "ok" ? kGreen : r.status == "review" ? kYellow : kRed;
+  std::vector<MarginBlock> blocks;
+  MarginBlock verdict{{"status: " + r.status}, status_colour};
+  for (const std::string& reason : r.status_reasons)
+    for (const std::string& l : text_wrap("- " + reason, w)) verdict.lines.push_back(l);
+  blocks.push_back(verdict);
+  MarginBlock angles{{""}, kWhite};
+  for (size_t k = 0; k < schema.angles.size() && k < r.angles.size(); ++k) {
+    char value[64];
+    if (r.status == "rejected") std::snprintf(value, sizeof(value), "not used");
+    else if (std::isfinite(r.angles[k])) std::snprintf(value, sizeof(value), "%.1f deg", r.angles[k]);
+    else std::snprintf(value, sizeof(value), "n/a");
+    for (const std::string& l : text_wrap(schema.angles[k] + " " + value, w)) angles.lines.push_back(l);
   }
-  if (shown < flags.size()) lines.back() += " (+" + std::to_string(flags.size() - shown) + " more)";
-  std::string text;
-  for (const auto& l : lines) text += (text.empty() ? "" : "\n") + l;
-  const int h = overlay_text_height(text, text_scale);
-  overlay_text_draw(canvas, 2 * text_scale, canvas.height - h - 2 * text_scale, text, kRed, text_scale);
+  blocks.push_back(angles);
+  // The flags that are not already listed as reasons (all of them for a rejected film).
+  MarginBlock flags{{}, kRed};
+  for (const std::string& f : r.flags)
+    if (std::find(r.status_reasons.begin(), r.status_reasons.end(), f) == r.status_reasons.end())
+      for (const std::string& l : text_wrap("- " + f, w)) flags.lines.push_back(l);
+  if (!flags.lines.empty()) {
+    flags.lines.insert(flags.lines.begin(), {"", "flags:"});
+    blocks.push_back(flags);
+  }
+  return blocks;
+}
+
+// The margin right of the film: the blocks written top-down in their colours; what does not fit
+// in the canvas height ends with "(+N more lines)".
+void margin_draw(RgbImage& canvas, int x0, const Schema& schema, const PipelineResult& r, int text_scale) {
+  for (int y = 0; y < canvas.height; ++y)
+    for (int x = x0; x < canvas.width; ++x) canvas.pixel_set(x, y, kPanel);
+  const int line_h = kLineAdvance * text_scale, pad = 3 * text_scale;
+  const int max_lines = std::max(1, (canvas.height - 2 * pad) / line_h);
+  int line = 0, total = 0;
+  const auto blocks = margin_blocks(schema, r);
+  for (const auto& b : blocks) total += int(b.lines.size());
+  for (const auto& b : blocks)
+    for (const std::string& l : b.lines) {
+      if (line == max_lines - 1 && total > max_lines) {
+        overlay_text_draw(canvas, x0 + pad, pad + line * line_h, "(+" + std::to_string(total - line) + " more lines)",
+                          kWhite, text_scale);
+        return;
+      }
+      overlay_text_draw(canvas, x0 + pad, pad + line * line_h, l, b.colour, text_scale);
+      ++line;
+    }
 }
 
 }  // namespace
@@ -139,9 +186,15 @@ RgbImage prediction_overlay(const Image& film, const Schema& schema, const Pipel
                                                                              << " landmarks, schema '" << schema.name
                                                                              << "' has " << l);
   CanvasMap map;
-  RgbImage canvas = canvas_from_film(film, max_side, map);
-  const int side = std::max(canvas.width, canvas.height);
-  const int text_scale = side >= 700 ? 2 : 1, dot = side >= 700 ? 3 : 2;
+  const RgbImage picture = canvas_from_film(film, max_side, map);
+  const int film_width = picture.width;
+  const int text_scale = text_scale_for(picture.width, picture.height), dot = text_scale == 2 ? 3 : 2;
+  // The film on the left, the margin with the verdict, angles and flags beside it: no text is
+  // ever written over the anatomy.
+  RgbImage canvas(film_width + prediction_overlay_margin_width(picture.width, picture.height), picture.height, kPanel);
+  for (int y = 0; y < picture.height; ++y)
+    std::copy(picture.rgb.begin() + 3 * size_t(y) * size_t(film_width), picture.rgb.begin() + 3 * size_t(y + 1) * size_t(film_width),
+              canvas.rgb.begin() + 3 * size_t(y) * size_t(canvas.width));
 
   if (result.step1.size() == l)
     for (const Point2& p : result.step1) {
@@ -153,7 +206,7 @@ RgbImage prediction_overlay(const Image& film, const Schema& schema, const Pipel
         canvas.pixel_blend(x + d, y - d, kYellow, 0.5f);
       }
     }
-  for (int v = 0; v < schema.vertebra_count(); ++v) vertebra_draw(canvas, map, schema, result, v, dot, text_scale);
+  for (int v = 0; v < schema.vertebra_count(); ++v) vertebra_draw(canvas, map, schema, result, v, dot, text_scale, film_width);
   if (gt && gt->points.size() == l)
     for (const Point2& p : gt->points) {
       const Point2 q = map(p);
@@ -163,9 +216,13 @@ RgbImage prediction_overlay(const Image& film, const Schema& schema, const Pipel
     for (size_t i = 0; i < l; ++i)
       if (result.landmark_flagged[i] && point_finite(result.landmarks[i]))
         ring_draw(canvas, map(result.landmarks[i]), 3 * dot + 1, kRed);
-  angles_draw(canvas, schema, result, text_scale);
-  flags_draw(canvas, result.flags, text_scale);
+  margin_draw(canvas, film_width, schema, result, text_scale);
   return canvas;
+}
+
+int prediction_overlay_margin_width(int film_canvas_width, int film_canvas_height) {
+  const int scale = text_scale_for(film_canvas_width, film_canvas_height);
+  return (kMarginChars * kGlyphAdvance + 6) * scale;
 }
 
 }  // namespace sm

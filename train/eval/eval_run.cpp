@@ -32,10 +32,11 @@ double cobb_height(const DatasetEntry& e, const Image& film) {
   return double(film.height);
 }
 
+// In mm with the film's pixel spacing, as the pipeline measures the predicted angles.
 std::vector<double> gt_angles_compute(const DatasetEntry& e, const Schema& s, const Image& film) {
-  if (!schema_has_cobb(s)) return angles_compute(s, e.annotation.points, double(film.height));
+  if (!schema_has_cobb(s)) return angles_compute(s, e.annotation.points, double(film.height), film.pixel_spacing_mm);
   const std::vector<Point2> stored = dataset_stored_landmarks(e, s);
-  return angles_compute(s, e.annotation.points, cobb_height(e, film), stored.empty() ? nullptr : &stored);
+  return angles_compute(s, e.annotation.points, cobb_height(e, film), film.pixel_spacing_mm, stored.empty() ? nullptr : &stored);
 }
 
 // The image's file name; when that stem is taken (same name in two folders of a manifest), the

@@ -170,14 +170,17 @@ void landmarks_write(std::ostringstream& os, const EvalResult& r) {
                     report_has_mm(r.final));
 }
 
-// One embedded overlay: the film with prediction (and ground truth), at most kOverlaySide px.
+// One embedded overlay: the film with prediction (and ground truth) and the verdict's margin
+// beside it, at most kOverlaySide px: the film gets what the margin leaves (the margin of a
+// film below 700 px, which is what remains, uses the small font).
 void overlay_figure_write(std::ostringstream& os, const EvalResult& r, size_t i, const std::string& label,
                           const EvalImageErrors& e) {
   const EvalImage& im = r.images[i];
   os << "<figure>";
   try {
     const Image film = image_read(im.image_path);
-    const RgbImage canvas = prediction_overlay(film, r.schema, im.pred, &im.gt, kOverlaySide);
+    const int film_side = kOverlaySide - prediction_overlay_margin_width(1, 1);
+    const RgbImage canvas = prediction_overlay(film, r.schema, im.pred, &im.gt, film_side);
     const std::string png = png_encode(canvas.rgb.data(), canvas.width, canvas.height, 3, 8);
     os << "<img src=\"data:image/png;base64," << base64_encode(png) << "\" width=\"" << canvas.width << "\" height=\""
        << canvas.height << "\" alt=\"" << html_escape(label + ": " + im.name) << "\">";
