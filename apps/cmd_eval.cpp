@@ -13,6 +13,7 @@
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
 #include "tensor/device_backend.h"
+#include "tensor/file_io.h"
 #include "train/data/dataset.h"
 #include "train/eval/eval.h"
 #include "train/eval/svg_plots.h"
@@ -64,18 +65,34 @@ void eval_main(const EvalConfig& cfg) {
   // A user schema travels inside model.json; annotations name it, so make the name resolvable.
   const auto builtin = schema_builtin_names();
   if (std::find(builtin.begin(), builtin.end(), schema.name) == builtin.end()) schema_register(schema);
+  eval_out_check(cfg.out, cfg.data);
+  for (const std::string& n : file_tmp_stale_remove(cfg.out))
+    std::fprintf(stderr, "eval: removed %s (a temporary left by a killed process)\n", n.c_str());
+  std::vector<EvalSkip> listing_skips;  // entries the listing could not read: named, not fatal
   DatasetOptions opt;
   opt.schema = schema.name;
+  opt.on_bad_entry = [&listing_skips](const std::string& source, const std::string& why) {
+    const bool named = why.compare(0, source.size() + 2, source + ": ") == 0;  // the message often starts with the source
+    listing_skips.push_back({source, named ? why.substr(source.size() + 2) : why});
+  };
   const std::vector<DatasetEntry> entries = dataset_list(cfg.data, opt);
   const Pipeline pipeline = Pipeline::from_model(model, device);
   std::fprintf(stderr, "eval: %zu images, schema %s, device %s, %d threads\n", entries.size(), schema.name.c_str(),
                cfg.device.c_str(), omp_get_max_threads());
   ProgressPrinter printer;
-  const EvalResult result = eval_run(pipeline, entries, [&printer](int done, int total) { printer.update(done, total); });
+  EvalResult result = eval_run(pipeline, entries, [&printer](int done, int total) { printer.update(done, total); });
+  result.skipped.insert(result.skipped.begin(), listing_skips.begin(), listing_skips.end());
+  for (const EvalSkip& k : result.skipped) std::fprintf(stderr, "eval: skipped %s: %s\n", k.source.c_str(), k.reason.c_str());
+  SM_CHECK(!result.images.empty(), "no film of " << cfg.data << " could be evaluated (" << result.skipped.size() << " skipped, above)");
   const std::string title =
       cfg.title.empty() ? "spinemark eval: " + path_name(cfg.model) + " on " + path_name(cfg.data) : cfg.title;
   eval_write(cfg.out, result, title);
   headline_print(result, cfg.out);
+  if (!result.skipped.empty()) {  // the numbers cover the others only: say so in the exit status
+    std::fprintf(stderr, "eval: %zu of %zu entries skipped (named in metrics.json and the report)\n", result.skipped.size(),
+                 result.skipped.size() + result.images.size());
+    command_set_exit_code(1);
+  }
 }
 
 void eval_setup(CLI::App& root) {

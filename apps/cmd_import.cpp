@@ -22,6 +22,8 @@ void import_aasce_run(const ImportAasceConfig& cfg) {
   const nlohmann::json rep = aasce_import(cfg.src, cfg.out, opt);
   std::cout << rep.dump(2) << std::endl;
   for (const auto& e : rep["errors"]) std::fprintf(stderr, "spinemark import: %s\n", e.get<std::string>().c_str());
+  for (const auto& n : rep["stale_temporaries_removed"])
+    std::fprintf(stderr, "spinemark import: removed %s (a temporary left by a killed process)\n", n.get<std::string>().c_str());
   std::fprintf(stderr, "imported %d images into %s: %d regular", rep["images"].get<int>(), cfg.out.c_str(),
                rep["regular"].get<int>());
   for (auto it = rep["quirks"].begin(); it != rep["quirks"].end(); ++it)

@@ -8,6 +8,7 @@
 #include "apps/option_checks.h"
 #include "models/geometry/schema.h"
 #include "tensor/check.h"
+#include "tensor/file_io.h"
 #include "tensor/stopwatch.h"
 #include "train/synth/synth.h"
 
@@ -30,6 +31,26 @@ void synth_run(const SynthConfig& cfg) {
   std::filesystem::create_directories(cfg.out, ec);  // recursive; the reason (e.g. permission) is named
   SM_CHECK(!ec && std::filesystem::is_directory(cfg.out),
            cfg.out << ": cannot create the output folder (" << (ec ? ec.message() : "not a folder") << ")");
+  for (const std::string& n : file_tmp_stale_remove(cfg.out))
+    std::fprintf(stderr, "synth: removed %s (a temporary left by a killed process)\n", n.c_str());
+  // Never over earlier films: a name this run would write that exists already is refused before
+  // anything is written, as import refuses a non-empty folder. Other films stay (extending a set
+  // with --first past them is what --first is for).
+  int clashes = 0;
+  std::string first_clash;
+  for (int i = 0; i < cfg.count; ++i) {
+    char stem[32];
+    std::snprintf(stem, sizeof stem, "synth_%06llu", static_cast<unsigned long long>(cfg.first + i));
+    for (const char* ext : {".png", ".json"}) {
+      const std::filesystem::path p = std::filesystem::path(cfg.out) / (std::string(stem) + ext);
+      std::error_code ec_p;
+      if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec_p))) continue;
+      if (clashes++ == 0) first_clash = p.string();
+    }
+  }
+  SM_CHECK(clashes == 0, cfg.out << ": already holds " << clashes << " of the files this run would write (e.g. " << first_clash
+                                 << "); refusing to replace them: write to a new or empty folder, or extend the set with --first "
+                                 << "past its last index");
   SynthOptions opt;
   opt.size = cfg.size;
   const Stopwatch clock;

@@ -1,4 +1,4 @@
-// `spinemark train --config FILE --out DIR [--stage detect|coarse|refine|all] [--resume]
+// `spinemark train --config FILE --out DIR [--stage detect|coarse|refine|all] [--resume | --overwrite]
 // [--minutes M] [--threads N]`: a training run of the 2-step method (train/run/train_run.h).
 // Ctrl-C saves a checkpoint and exits; --resume continues bit-identically.
 #include <cstdio>
@@ -15,7 +15,7 @@ namespace {
 
 struct TrainArgs {
   std::string config, out, stage = "all";
-  bool resume = false, no_eval = false;
+  bool resume = false, overwrite = false, no_eval = false;
   double minutes = 0;
   int threads = 0;
 };
@@ -31,6 +31,10 @@ void train_main(const TrainArgs& a, const std::string& command_line) {
   o.out = a.out;
   o.stage = a.stage;
   o.resume = a.resume;
+  o.overwrite = a.overwrite;
+  SM_CHECK(!(a.resume && a.overwrite), "--resume continues the run in --out and --overwrite starts it afresh: give one of them");
+  if (a.resume && !a.config.empty()) o.ignored_on_resume.push_back("--config");
+  if (a.resume && a.threads > 0) o.ignored_on_resume.push_back("--threads");
   o.minutes = a.minutes;
   o.evaluate = !a.no_eval;
   o.command_line = command_line;
@@ -56,6 +60,7 @@ void train_setup(CLI::App& root) {
   cmd->add_option("--out", a->out, "run folder (config, logs, checkpoints, model, report)")->required();
   cmd->add_option("--stage", a->stage, "which network(s) to train")->check(CLI::IsMember({"detect", "coarse", "refine", "all"}))->capture_default_str();
   cmd->add_flag("--resume", a->resume, "continue the run in --out from its last checkpoint");
+  cmd->add_flag("--overwrite", a->overwrite, "start afresh in an --out that holds a run (deletes its checkpoints and stages)");
   cmd->add_option("--minutes", a->minutes, "overall time budget, split over the stages by their own budgets")->check(CLI::Range(0.0, 100000.0));
   cmd->add_option("--threads", a->threads, "CPU threads (default: the config's)")->check(threads_range());
   cmd->add_flag("--no-eval", a->no_eval, "skip the evaluation on the validation split at the end");

@@ -242,6 +242,23 @@ TEST_CASE("import aasce: a duplicate output name or a degenerate row is reported
   CHECK(contains(again.err, "not empty"));
 }
 
+TEST_CASE("import aasce: a killed import's temporary folder beside --out is removed and named (docs/reliability.md)") {
+  test::TempDir dir("cli_import_stale");
+  const fs::path src = dir.path() / "src";
+  aasce_write(src, {"a.png"});
+  const pid_t dead = ::fork();  // a pid that no process has once the child is reaped
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  const fs::path stale = dir.path() / ("out.tmp." + std::to_string(dead));
+  fs::create_directories(stale);
+  std::ofstream(stale / "a.json") << "{}";
+  const Run r = spinemark(dir, "import aasce --src " + src.string() + " --out " + dir.file("out"));
+  INFO("stderr: " << r.err);
+  CHECK(r.rc == 0);
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(contains(r.err, "removed out.tmp." + std::to_string(dead)));
+}
+
 TEST_CASE("import aasce: a byte-order mark before the first name is skipped; a full disk leaves no folder") {
   test::TempDir dir("cli_import_bom");
   const fs::path src = dir.path() / "src";

@@ -1,5 +1,5 @@
 // Execution context (see context.h): a thread-local pointer to the innermost scope's context.
-#include "tensor/kernels/context.h"
+#include "tensor/kernels/cpu_kernels_select.h"
 
 #include <omp.h>
 
@@ -12,12 +12,9 @@ namespace {
 // SPINEMARK_CPU_KERNELS=portable|scalar|avx2|avx512 (anything else: auto).
 CpuKernels cpu_kernels_from_env() {
   const char* v = std::getenv("SPINEMARK_CPU_KERNELS");
-  if (!v) return CpuKernels::Auto;
-  if (!std::strcmp(v, "portable")) return CpuKernels::Portable;
-  if (!std::strcmp(v, "scalar")) return CpuKernels::Scalar;
-  if (!std::strcmp(v, "avx2")) return CpuKernels::Avx2;
-  if (!std::strcmp(v, "avx512")) return CpuKernels::Avx512;
-  return CpuKernels::Auto;
+  CpuKernels k = CpuKernels::Auto;
+  if (!v || !cpu_kernels_from_name(v, k)) return CpuKernels::Auto;
+  return k;
 }
 
 // SPINEMARK_CONV_ALGO=direct|winograd2|winograd4 (anything else: auto).
@@ -38,6 +35,18 @@ ExecContext& process_default() {
 }
 thread_local ExecContext* t_current = nullptr;
 }  // namespace
+
+bool cpu_kernels_from_name(const std::string& v, CpuKernels& out) {
+  if (v == "auto") out = CpuKernels::Auto;
+  else if (v == "portable") out = CpuKernels::Portable;
+  else if (v == "scalar") out = CpuKernels::Scalar;
+  else if (v == "avx2") out = CpuKernels::Avx2;
+  else if (v == "avx512") out = CpuKernels::Avx512;
+  else return false;
+  return true;
+}
+
+void cpu_kernels_default_set(CpuKernels kernels) { process_default().cpu_kernels = kernels; }
 
 int ExecContext::threads_or_default() const { return threads > 0 ? threads : omp_get_max_threads(); }
 

@@ -222,6 +222,8 @@ nlohmann::json aasce_import(const std::string& src, const std::string& out_in, c
   std::error_code ec;
   fs::create_directories(parent, ec);
   SM_CHECK(!ec && fs::is_directory(parent), parent.string() << ": cannot create the folder (" << (ec ? ec.message() : "not a folder") << ")");
+  // A killed import's temporary folder (<out>.tmp.<pid> of a process that no longer runs).
+  const std::vector<std::string> stale = file_tmp_stale_remove(parent.string());
   const fs::path tmp = parent / (out.filename().string() + ".tmp." + std::to_string(::getpid()));
   fs::remove_all(tmp, ec);
   fs::create_directory(tmp, ec);
@@ -277,6 +279,7 @@ nlohmann::json aasce_import(const std::string& src, const std::string& out_in, c
   rep["out"] = out_in;
   rep["images"] = written;
   rep["complete"] = errors.empty();
+  rep["stale_temporaries_removed"] = stale;
   rep["errors"] = errors;
   rep["regular"] = regular;
   rep["quirks"] = nlohmann::json::object();

@@ -2,6 +2,7 @@
 #include "train/data/dataset.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
@@ -23,7 +24,8 @@ std::string image_resolve(const fs::path& base, const std::string& image, const 
   for (const char* ext : {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".dcm", ".PNG", ".JPG", ".JPEG", ".DCM"}) {
     fs::path p = json_path;
     p.replace_extension(ext);
-    if (fs::exists(p)) return p.string();
+    std::error_code ec;  // a link loop is "not found" here, and named when the image is read
+    if (fs::exists(p, ec)) return p.string();
   }
   return "";
 }
@@ -31,25 +33,55 @@ std::string image_resolve(const fs::path& base, const std::string& image, const 
 void entry_finish(DatasetEntry& e, const fs::path& base, const fs::path& json_path, const DatasetOptions& opt) {
   e.image_path = image_resolve(base, e.annotation.image, json_path);
   SM_CHECK(!e.image_path.empty(), e.source << ": 'image' is empty and no image with the same stem was found");
-  if (opt.check_images_exist)
-    SM_CHECK(fs::exists(e.image_path), e.source << ": image '" << e.image_path << "' does not exist");
+  if (opt.check_images_exist) {
+    std::error_code ec;
+    const bool there = fs::exists(e.image_path, ec);
+    SM_CHECK(!ec, e.source << ": image '" << e.image_path << "' cannot be reached (" << ec.message() << ")");
+    SM_CHECK(there, e.source << ": image '" << e.image_path << "' does not exist");
+  }
   if (!opt.schema.empty())
     SM_CHECK(e.annotation.schema == opt.schema,
              e.source << ": schema '" << e.annotation.schema << "', expected '" << opt.schema << "'");
 }
 
+// Why a *.json entry that is a symbolic link cannot be followed ("" when it can).
+std::string link_problem(const fs::path& p) {
+  std::error_code ec;
+  if (!fs::is_symlink(fs::symlink_status(p, ec)) || ec) return "";
+  const fs::file_status st = fs::status(p, ec);
+  if (ec && ec.value() == ELOOP) return "symbolic link loop (" + ec.message() + "), skipped";
+  if (ec || st.type() == fs::file_type::not_found) return "dangling symbolic link (its target does not exist), skipped";
+  return "";
+}
+
 std::vector<DatasetEntry> folder_list(const fs::path& dir, const DatasetOptions& opt) {
   std::vector<fs::path> files;
-  for (const auto& f : fs::directory_iterator(dir))
-    if (f.is_regular_file() && f.path().extension() == ".json") files.push_back(f.path());
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& f = it->path();
+    if (f.extension() != ".json") continue;
+    const std::string problem = link_problem(f);
+    if (!problem.empty()) {
+      if (opt.on_skipped) opt.on_skipped(f.string(), problem);
+      else if (opt.on_bad_entry) opt.on_bad_entry(f.string(), f.string() + ": " + problem);
+      continue;
+    }
+    std::error_code ec_type;
+    if (fs::is_regular_file(f, ec_type)) files.push_back(f);
+  }
+  SM_CHECK(!ec, dir.string() << ": cannot list the folder (" << ec.message() << ")");
   std::sort(files.begin(), files.end());
   std::vector<DatasetEntry> out;
   for (const auto& f : files) {
     DatasetEntry e;
     e.source = f.string();
     try {
-      e.annotation = annotation_read(f.string());  // its errors name the file
-      entry_finish(e, f.parent_path(), f, opt);
+      try {
+        e.annotation = annotation_read(f.string());  // its errors name the file
+        entry_finish(e, f.parent_path(), f, opt);
+      } catch (const fs::filesystem_error& ex) {
+        SM_FAIL(e.source << ": " << ex.code().message());
+      }
     } catch (const Error& ex) {
       if (!opt.on_bad_entry) throw;
       opt.on_bad_entry(e.source, ex.what());
@@ -93,7 +125,8 @@ std::vector<DatasetEntry> manifest_list(const fs::path& file, const DatasetOptio
 }  // namespace
 
 std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOptions& opt) {
-  SM_CHECK(fs::exists(path), "dataset '" << path << "' does not exist");
+  std::error_code ec;
+  SM_CHECK(fs::exists(path, ec), "dataset '" << path << "' does not exist" << (ec ? " (" + ec.message() + ")" : std::string()));
   std::vector<DatasetEntry> out;
   if (fs::is_directory(path)) out = folder_list(path, opt);
   else if (fs::path(path).extension() == ".jsonl") out = manifest_list(path, opt);

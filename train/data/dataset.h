@@ -23,11 +23,16 @@ struct DatasetOptions {
   // passed here (source, message naming it) and skipped instead of failing the whole listing,
   // for commands that report each bad file and go on.
   std::function<void(const std::string& source, const std::string& error)> on_bad_entry;
+  // A folder entry named *.json that is no readable file at all (a dangling symbolic link, a
+  // symbolic-link loop, a link the program may not follow) is always skipped, never fatal: it
+  // is passed here (source, reason), else to on_bad_entry, so that the command names it.
+  std::function<void(const std::string& source, const std::string& reason)> on_skipped;
 };
 
 // `path` is a folder (every *.json in it, sorted by name; subfolders are not searched) or a
 // .jsonl manifest. Throws sm::Error naming the file (and line) on the first bad entry (unless
-// on_bad_entry is set), an empty dataset, or entries with mixed schemas.
+// on_bad_entry is set), an empty dataset, or entries with mixed schemas; never a raw
+// filesystem error (unresolvable links are skipped, see on_skipped).
 std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOptions& options = {});
 
 // The annotation's "stored_landmarks" (the dataset's own point order, e.g. AASCE's, which the

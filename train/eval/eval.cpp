@@ -3,6 +3,7 @@
 // prediction files and the HTML report. eval_run (running the pipeline) is in eval_run.cpp.
 #include "train/eval/eval.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -135,6 +136,8 @@ nlohmann::json EvalResult::to_json() const {
   j["step1"] = metrics_to_json(schema, step1);
   j["final"] = metrics_to_json(schema, final);
   j["gross_misses"] = gross_json(gross);
+  j["skipped"] = nlohmann::json::array();
+  for (const EvalSkip& k : skipped) j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
   j["per_image"] = nlohmann::json::array();
   for (const EvalImage& im : images) {
     const EvalImageErrors e = eval_image_errors(schema, im);
@@ -153,6 +156,37 @@ nlohmann::json EvalResult::to_json() const {
     j["per_image"].push_back(std::move(row));
   }
   return j;
+}
+
+void eval_out_check(const std::string& out, const std::string& data) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto resolved = [&ec](const std::string& p) {  // links resolved, no trailing separator
+    fs::path x = fs::weakly_canonical(fs::absolute(p), ec).lexically_normal();
+    return x.has_filename() ? x : x.parent_path();
+  };
+  const fs::path o = resolved(out);
+  fs::path d = resolved(data);
+  if (!fs::is_directory(d, ec)) d = d.parent_path();  // a manifest: its entries' folder
+  const auto [end, at] = std::mismatch(d.begin(), d.end(), o.begin(), o.end());
+  SM_CHECK(end != d.end(), out << ": is the data folder or inside it (" << d.string() << "); eval's metrics.json and "
+                               << "predictions there would be read as annotations later: write to another folder");
+  if (!fs::exists(o, ec)) return;
+  SM_CHECK(fs::is_directory(o, ec), out << ": exists and is not a folder");
+  // eval's own files (and temporaries of a killed eval); anything else is someone else's.
+  for (const auto& f : fs::directory_iterator(o, ec)) {
+    const std::string n = f.path().filename().string();
+    if (n.find(".tmp.") != std::string::npos || n == "report.html") continue;
+    if (n == "predictions" && f.is_directory()) continue;
+    if (n == "metrics.json") {
+      const nlohmann::json j = nlohmann::json::parse(file_read_all(f.path().string()), nullptr, false);
+      SM_CHECK(j.is_object() && j.contains("final") && j.contains("step1") && j.contains("per_image"),
+               f.path().string() << ": not a metrics.json written by eval; refusing to write over it (use another --out)");
+      continue;
+    }
+    SM_FAIL(out << ": holds '" << n << "', which eval does not write (annotations, images or other files); refusing to "
+                << "mix its output with them: use a new or empty folder, or one an earlier eval wrote");
+  }
 }
 
 void eval_write(const std::string& dir, const EvalResult& result, const std::string& title) {

@@ -33,13 +33,20 @@ struct GrossMissStats {
   int images_with_miss = 0;
 };
 
+// A dataset entry that was not evaluated: its source (annotation file or manifest line) and why
+// (an unreadable film, an unresolvable link, ...). Named in metrics.json and the report.
+struct EvalSkip {
+  std::string source, reason;
+};
+
 struct EvalResult {
   Schema schema;
   std::vector<EvalImage> images;
+  std::vector<EvalSkip> skipped;  // entries left out; the metrics cover `images` only
   MetricsReport step1, final;  // metrics_compute over step1 / landmarks
   GrossMissStats gross;
   double seconds_per_image = 0;  // mean pipeline time
-  nlohmann::json to_json() const;  // {"step1": metrics_to_json, "final": ..., "gross_misses": {...}, ...}
+  nlohmann::json to_json() const;  // {"step1": metrics_to_json, "final": ..., "gross_misses": {...}, "skipped": [...], ...}
 };
 
 // One image's summary (to_json's per-image rows and the report): mean Euclidean error over the
@@ -59,14 +66,21 @@ std::vector<int> eval_gross_misses(const Schema& schema, const EvalImage& image)
 
 using EvalProgress = std::function<void(int done, int total)>;
 
-// Runs the pipeline on every entry (all of the pipeline's schema). Throws naming the entry on
-// an unreadable image.
+// Runs the pipeline on every entry (all of the pipeline's schema). An entry whose film cannot be
+// read, or on which the pipeline fails, is added to `skipped` with the reason and the others go
+// on (the caller reports them and exits non-zero).
 EvalResult eval_run(const Pipeline& pipeline, const std::vector<DatasetEntry>& entries,
                     const EvalProgress& progress = {});
+
+// Refuses an output folder that would mix eval's files with anything else: the data folder
+// itself or a folder inside it (metrics.json and predictions there would be read as dataset
+// entries later), or an existing folder holding files eval does not write (annotations, images,
+// a metrics.json that is not eval's). `data` is the --data folder or manifest.
+void eval_out_check(const std::string& out, const std::string& data);
 // The metrics alone from finished predictions (eval_run calls it; tests use it directly).
 void eval_compute(EvalResult& result);
 
-// Writes DIR/metrics.json, DIR/report.html (self-contained: every image embedded) and
+// Writes (after eval_out_check) DIR/metrics.json, DIR/report.html (self-contained: every image embedded) and
 // DIR/predictions/<stem>.json (method.md §2.1) for every image. `title` heads the report.
 void eval_write(const std::string& dir, const EvalResult& result, const std::string& title);
 

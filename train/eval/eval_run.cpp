@@ -67,8 +67,10 @@ EvalResult eval_run(const Pipeline& pipeline, const std::vector<DatasetEntry>& e
     Image film;
     try {
       film = image_read(e.image_path);
-    } catch (const Error& err) {
-      SM_FAIL(e.source << ": " << err.what());
+    } catch (const Error& err) {  // reported and skipped; the rest is evaluated
+      r.skipped.push_back({e.source, std::string("the film cannot be read: ") + err.what()});
+      if (progress) progress(int(i + 1), int(entries.size()));
+      continue;
     }
     EvalImage im;
     im.name = name_unique(e, stems);
@@ -77,15 +79,17 @@ EvalResult eval_run(const Pipeline& pipeline, const std::vector<DatasetEntry>& e
     const Stopwatch clock;
     try {
       im.pred = pipeline.run(film);
-    } catch (const Error& err) {  // name the image: the pipeline's message does not know it
-      SM_FAIL(e.source << ": pipeline failed: " << err.what());
+    } catch (const Error& err) {  // named and skipped like an unreadable film
+      r.skipped.push_back({e.source, std::string("the pipeline failed: ") + err.what()});
+      if (progress) progress(int(i + 1), int(entries.size()));
+      continue;
     }
     seconds += clock.seconds();
     im.gt_angles = gt_angles_compute(e, r.schema, film);
     r.images.push_back(std::move(im));
     if (progress) progress(int(i + 1), int(entries.size()));
   }
-  r.seconds_per_image = entries.empty() ? 0.0 : seconds / double(entries.size());
+  r.seconds_per_image = r.images.empty() ? 0.0 : seconds / double(r.images.size());
   eval_compute(r);
   return r;
 }

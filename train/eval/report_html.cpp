@@ -291,6 +291,13 @@ std::string report_html_build(const EvalResult& r, const std::string& title) {
      << " images · 2-step DSNT: step 1 (detection + coarse) against step 1 + 2 (refinement)</p>\n"
      << "<nav><a href=\"#headline\">headline</a><a href=\"#angles\">angles</a><a href=\"#vertebrae\">vertebrae</a>"
         "<a href=\"#overlays\">overlays</a><a href=\"#landmarks\">landmarks</a><a href=\"#images\">images</a></nav>\n";
+  if (!r.skipped.empty()) {  // said first: the numbers below do not cover these films
+    os << "<h2 id=\"skipped\">Skipped: " << r.skipped.size()
+       << " film(s) not evaluated</h2><table><tr><th class=\"n\">entry</th><th class=\"n\">reason</th></tr>";
+    for (const EvalSkip& k : r.skipped)
+      os << "<tr><td class=\"n\">" << html_escape(k.source) << "</td><td class=\"n\">" << html_escape(k.reason) << "</td></tr>";
+    os << "</table>\n";
+  }
   headline_write(os, r);
   angles_write(os, r);
   vertebrae_write(os, r);

@@ -29,6 +29,26 @@ std::string CheckpointRing::latest() const {
   return (fs::path(dir_) / prefix).string();
 }
 
+std::vector<std::string> CheckpointRing::resume_candidates() const {
+  std::vector<std::string> out;
+  const std::string first = latest();
+  if (first.empty()) return out;
+  out.push_back(first);
+  std::vector<std::string> prefixes;
+  for (const auto& f : fs::directory_iterator(dir_)) {
+    const std::string n = f.path().filename().string();
+    if (n.rfind("ckpt-", 0) == 0 && n.find(".tmp.") == std::string::npos) prefixes.push_back(n.substr(0, n.find('.')));
+  }
+  std::sort(prefixes.rbegin(), prefixes.rend());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  for (const auto& name : prefixes) {
+    const std::string prefix = (fs::path(dir_) / name).string();
+    const CheckpointPaths p = checkpoint_paths(prefix);
+    if (prefix != first && file_exists(p.weights) && file_exists(p.state)) out.push_back(prefix);
+  }
+  return out;
+}
+
 void CheckpointRing::save(const Module& module, const Optimizer& optimizer, const TrainState& state) const {
   char name[32];
   std::snprintf(name, sizeof name, "ckpt-%09lld", (long long)state.step);

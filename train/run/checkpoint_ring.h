@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "layers/module.h"
 #include "train/optim/optimizer.h"
@@ -18,6 +19,10 @@ class CheckpointRing {
 
   // The prefix of the latest complete pair ("" when there is none).
   std::string latest() const;
+  // The prefixes to try when resuming, in order: latest() first, then the ring's other pairs
+  // (both files present), newest first, so that a damaged latest pair falls back to an intact
+  // previous one.
+  std::vector<std::string> resume_candidates() const;
   // Writes the pair of state.step (each file atomically), then the pointer, then removes all but
   // the newest `keep` pairs.
   void save(const Module& module, const Optimizer& optimizer, const TrainState& state) const;

@@ -100,6 +100,7 @@ DemoResult demo_run(const DemoOptions& o) {
   ro.out = (fs::path(o.out) / "run").string();
   ro.resume = o.resume && fs::exists(fs::path(ro.out) / "config.json");
   ro.minutes = ro.resume ? 0 : train_min;
+  ro.overwrite = !ro.resume;  // the demo folder is the demo's own: a rerun without --resume starts afresh, as before
   ro.command_line = "spinemark demo";
   ro.log = o.log;
   const TrainRunResult tr = train_run(cfg, ro);

@@ -213,14 +213,28 @@ void stage_folder_create(const std::string& dir) {
 // progress it carried. Otherwise a fresh start: clears an earlier attempt's files, returns none.
 std::optional<StageProgress> stage_start(const StageOptions& o, const CheckpointRing& ring, bool resume, DsntNet& net,
                                          Optimizer& opt, TrainState& st, const StageHooks& hooks) {
-  const std::string latest = resume ? ring.latest() : "";
-  if (latest.empty()) {
+  const std::vector<std::string> candidates = resume ? ring.resume_candidates() : std::vector<std::string>{};
+  if (candidates.empty()) {
     ring.clear();
     return std::nullopt;
   }
-  st = checkpoint_load(latest, net, opt);
-  if (hooks.log) hooks.log(o.name + ": resumed at step " + std::to_string(st.step) + "/" + std::to_string(o.steps));
-  return stage_progress_from_json(st.extra_json, checkpoint_paths(latest).state);
+  // A damaged latest pair (truncated or corrupt file, a hash mismatch) falls back to the intact
+  // previous one of the ring: the run repeats the steps in between and still ends bit-identical.
+  std::string failures;
+  for (const std::string& prefix : candidates) {
+    try {
+      st = checkpoint_load(prefix, net, opt);
+      StageProgress p = stage_progress_from_json(st.extra_json, checkpoint_paths(prefix).state);
+      if (!failures.empty() && hooks.log)
+        hooks.log(o.name + ": resuming from the previous checkpoint " + fs::path(prefix).filename().string() + failures);
+      if (hooks.log) hooks.log(o.name + ": resumed at step " + std::to_string(st.step) + "/" + std::to_string(o.steps));
+      return p;
+    } catch (const Error& e) {
+      failures += "; checkpoint " + fs::path(prefix).filename().string() + " is damaged and was not used (" + e.what() + ")";
+    }
+  }
+  SM_FAIL(o.name << ": no intact checkpoint to resume from" << failures
+                 << " (start the stage afresh: train --overwrite, or remove the stage folder)");
 }
 
 // One training step on batch b: forward, loss, backward, clipping, the optimizer's step. A loss

@@ -6,6 +6,7 @@
 #include "tensor/check.h"
 #include "tensor/file_io.h"
 #include "tensor/json_field.h"
+#include "tensor/kernels/cpu_kernels_select.h"
 
 namespace sm {
 
@@ -60,6 +61,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   SM_CHECK(j.is_object(), source << ": a run config must be a JSON object");
   for (const auto& [key, value] : j.items())
     SM_CHECK(key == "schema" || key == "preset" || key == "model" || key == "data" || key == "seed" || key == "threads" ||
+                 key == "cpu_kernels" ||
                  key == "stages" || key == "augment" || key == "refine_intensity" || key == "jitter" || key == "comment",
              source << ": unknown key '" << key << "'");
   TrainConfig c = train_config_default(json_field<std::string>(j, "preset", "small", source));
@@ -74,6 +76,10 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   c.exclude_flags = json_field(d, "exclude_flags", c.exclude_flags, where_data);
   c.seed = json_field(j, "seed", c.seed, source);  // a negative seed is refused, not wrapped to 2^64-1
   c.threads = json_field(j, "threads", c.threads, source);
+  c.cpu_kernels = json_field(j, "cpu_kernels", c.cpu_kernels, source);
+  CpuKernels kernels;
+  SM_CHECK(cpu_kernels_from_name(c.cpu_kernels, kernels),
+           source << ": cpu_kernels '" << c.cpu_kernels << "' is not auto, portable, scalar, avx2 or avx512");
   const std::string where_stages = source + ": stages";
   const nlohmann::json st = json_field(j, "stages", nlohmann::json::object(), source);
   SM_CHECK(st.is_object(), where_stages << ": must be a JSON object");
@@ -107,6 +113,7 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
           {"data", data},
           {"seed", c.seed},
           {"threads", c.threads},
+          {"cpu_kernels", c.cpu_kernels},
           {"stages",
            {{"detect", stage_options_to_json(c.detect)},
             {"coarse", stage_options_to_json(c.coarse)},

@@ -24,6 +24,10 @@ struct TrainConfig {
   std::vector<std::string> exclude_flags;
   uint64_t seed = 1;
   int threads = 2;
+  // The float32 CPU kernel family (tensor/kernels/context.h): "auto" (the fastest this CPU runs,
+  // or SPINEMARK_CPU_KERNELS) or one pinned family: portable, scalar, avx2, avx512. Runs are
+  // bit-identical only within one family; "portable" gives the same family on any x86-64.
+  std::string cpu_kernels = "auto";
   StageOptions detect, coarse, refine;
   AugmentOptions augment;        // step-1 augmentation
   AugmentOptions refine_intensity;  // intensity changes of refinement crops

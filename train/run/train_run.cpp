@@ -5,6 +5,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <omp.h>
 
 #include "build_info.h"
@@ -15,6 +17,7 @@
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
+#include "tensor/kernels/cpu_kernels_select.h"
 #include "tensor/parallel_for.h"
 #include "tensor/stopwatch.h"
 #include "train/data/spine_samples.h"
@@ -63,10 +66,62 @@ std::vector<DatasetEntry> entries_filter(Run& r, std::vector<DatasetEntry> in) {
 
 // Train/validation split fixed by the seed: a permutation from the "split" stream; the last
 // val_fraction of it (at least one image) is the validation split.
+// On --resume: the run's recorded split.json, not a new split of a folder that may have changed
+// since (a new split would move validation films into training). Films added since are left
+// out, films recorded but gone are named; both are said in the log.
+void split_reuse(Run& r, std::vector<DatasetEntry> listed) {
+  const std::string file = r.path("split.json");
+  nlohmann::json split;
+  try {
+    split = nlohmann::json::parse(file_read_all(file));
+  } catch (const nlohmann::json::exception& e) {
+    SM_FAIL(file << ": not valid JSON (" << e.what() << "); the run's split cannot be reused");
+  }
+  SM_CHECK(split.is_object() && split.value("train", nlohmann::json()).is_array() && split.value("val", nlohmann::json()).is_array(),
+           file << ": must hold the arrays 'train' and 'val'");
+  std::map<std::string, DatasetEntry*> by_source;
+  for (auto& e : listed) by_source[e.source] = &e;
+  std::vector<std::string> missing;
+  std::set<std::string> recorded;
+  for (const char* part : {"train", "val"})
+    for (const auto& s : split[part]) {
+      SM_CHECK(s.is_string(), file << ": '" << part << "' holds an entry that is not a string");
+      const std::string source = s.get<std::string>();
+      recorded.insert(source);
+      const auto it = by_source.find(source);
+      if (it == by_source.end()) missing.push_back(source);
+      else (std::string(part) == "train" ? r.train : r.val).push_back(*it->second);
+    }
+  std::vector<std::string> added;
+  for (const auto& e : listed)
+    if (!recorded.count(e.source)) added.push_back(e.source);
+  auto names = [](const std::vector<std::string>& v) {
+    std::string t;
+    for (size_t k = 0; k < v.size() && k < 5; ++k) t += (k ? ", " : "") + fs::path(v[k]).filename().string();
+    return t + (v.size() > 5 ? ", ..." : "");
+  };
+  r.log("data: resuming with the run's recorded split (split.json), not a new one");
+  if (!added.empty())
+    r.log("data: " + std::to_string(added.size()) + " film(s) added to the data since the run started are left out: " + names(added));
+  if (!missing.empty())
+    r.log("data: " + std::to_string(missing.size()) + " film(s) of the recorded split are missing now (the resumed run is no " +
+          "longer the same work): " + names(missing));
+  SM_CHECK(!r.train.empty() && !r.val.empty(), file << ": the recorded split has " << r.train.size() << " training and "
+                                                    << r.val.size() << " validation films left in the data; cannot resume");
+}
+
 void data_split(Run& r) {
   DatasetOptions dopt;
   dopt.schema = r.spec.schema.name;
+  dopt.on_skipped = [&r](const std::string& source, const std::string& reason) { r.log("data: skipped " + source + ": " + reason); };
   std::vector<DatasetEntry> all = entries_filter(r, dataset_list(r.cfg.train_data, dopt));
+  if (r.opt.resume && fs::exists(r.dir / "split.json")) {
+    if (!r.cfg.val_data.empty())
+      for (auto& e : entries_filter(r, dataset_list(r.cfg.val_data, dopt))) all.push_back(std::move(e));
+    split_reuse(r, std::move(all));
+    r.log("data: " + std::to_string(r.train.size()) + " training and " + std::to_string(r.val.size()) + " validation images");
+    return;
+  }
   if (!r.cfg.val_data.empty()) {
     r.train = std::move(all);
     r.val = entries_filter(r, dataset_list(r.cfg.val_data, dopt));
@@ -86,6 +141,48 @@ void data_split(Run& r) {
   for (const auto& e : r.val) split["val"].push_back(e.source);
   file_write_atomic(r.path("split.json"), split.dump(1) + "\n");
   r.log("data: " + std::to_string(r.train.size()) + " training and " + std::to_string(r.val.size()) + " validation images");
+}
+
+// Refuses data that cannot train or validate, before any training (otherwise a run trains to
+// "success" on NaN, or fails minutes later with a message about something else): training films
+// with no landmark at all, landmarks far outside their film (another image's or another scale's
+// coordinates), a validation split with no landmarks.
+void data_check(Run& r) {
+  auto landmarks = [](const DatasetEntry& e) {
+    int n = 0;
+    const Annotation& a = e.annotation;
+    for (size_t k = 0; k < a.points.size(); ++k)
+      n += (k >= a.visible.size() || a.visible[k]) && std::isfinite(a.points[k][0]) && std::isfinite(a.points[k][1]);
+    return n;
+  };
+  int train_n = 0, val_n = 0;
+  for (const auto& e : r.train) train_n += landmarks(e);
+  for (const auto& e : r.val) val_n += landmarks(e);
+  SM_CHECK(train_n > 0, "the training data has no landmarks: every landmark of the " << r.train.size()
+                            << " training films is missing or hidden (" << r.cfg.train_data << "); nothing to train on");
+  SM_CHECK(val_n > 0, "the validation split has no landmarks: every landmark of its " << r.val.size()
+                          << " films is missing or hidden, so no validation error (and no best weights) can be measured");
+  // A landmark more than half a film beyond the film's edge is not a corner of that film.
+  std::vector<std::string> far;
+  std::string example;
+  for (const auto* part : {&r.train, &r.val})
+    for (const auto& e : *part) {
+      const ImageInfo info = image_info(e.image_path, ImageCheck::header);
+      const double w = info.width, h = info.height;
+      const Annotation& a = e.annotation;
+      for (size_t k = 0; k < a.points.size(); ++k) {
+        const double x = a.points[k][0], y = a.points[k][1];
+        if (!std::isfinite(x) || !std::isfinite(y) || (k < a.visible.size() && !a.visible[k])) continue;
+        if (x >= -0.5 * w && x <= 1.5 * w && y >= -0.5 * h && y <= 1.5 * h) continue;
+        if (far.empty())
+          example = e.source + ": " + r.spec.schema.landmarks[k] + " at (" + std::to_string(x) + ", " + std::to_string(y) +
+                    ") in a " + std::to_string(info.width) + "x" + std::to_string(info.height) + " film";
+        far.push_back(e.source);
+        break;
+      }
+    }
+  SM_CHECK(far.empty(), far.size() << " film(s) have landmarks far outside the film (more than half its size beyond the edge), e.g. "
+                                   << example << "; are the coordinates for another image or in another scale?");
 }
 
 // Step-1 validation: the network on the letterboxed validation films (no augmentation), error
@@ -277,8 +374,52 @@ void run_record(Run& r) {
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   nlohmann::json j{{"git_revision", build::git_revision}, {"version", build::version}, {"build_type", build::build_type},
                    {"compiler", build::compiler}, {"threads", omp_get_max_threads()}, {"command", r.opt.command_line},
-                   {"started", when}, {"resume", r.opt.resume}, {"stage", r.opt.stage}};
+                   {"started", when}, {"resume", r.opt.resume}, {"stage", r.opt.stage},
+                   {"cpu_kernels", cpu_kernels_in_use()}};
   std::ofstream(r.path("run.json"), std::ios::app) << j.dump() << "\n";
+}
+
+// A new run must not silently delete an earlier (finished or interrupted) run's stages.
+void run_folder_check(const Run& r) {
+  if (r.opt.resume || r.opt.overwrite) return;
+  std::string held;
+  if (fs::exists(r.dir / "config.json")) held = "config.json";
+  for (const char* s : {"detect", "coarse", "refine"}) {
+    const fs::path sdir = r.dir / s;
+    if (!held.empty() || !fs::is_directory(sdir)) continue;
+    for (const auto& f : fs::directory_iterator(sdir)) {
+      const std::string n = f.path().filename().string();
+      if (n == "checkpoint.json" || n == "done.json" || n == "best.safetensors" || n.rfind("ckpt-", 0) == 0) held = std::string(s) + "/" + n;
+    }
+  }
+  SM_CHECK(held.empty(), r.opt.out << ": already holds a training run (" << held << "); continue it with --resume, or start "
+                                   << "afresh with --overwrite (deletes that run's checkpoints and trained stages)");
+}
+
+// Temporaries (*.tmp.<pid>) that a killed process left in the run and stage folders.
+void stale_temporaries_remove(Run& r) {
+  for (const fs::path& d : {r.dir, r.dir / "detect", r.dir / "coarse", r.dir / "refine"})
+    for (const std::string& n : file_tmp_stale_remove(d.string()))
+      r.log("removed " + (d / n).string() + " (a temporary left by a killed process)");
+}
+
+// The CPU kernel family: the config may pin one; a resume warns when it runs on another family
+// than the run started with (float rounding differs between families: no bit-identical resume).
+void kernels_select(Run& r) {
+  CpuKernels k = CpuKernels::Auto;
+  SM_CHECK(cpu_kernels_from_name(r.cfg.cpu_kernels, k), "cpu_kernels '" << r.cfg.cpu_kernels << "' is not a kernel family");
+  if (k != CpuKernels::Auto) cpu_kernels_default_set(k);
+  if (!r.opt.resume || !fs::exists(r.dir / "run.json")) return;
+  std::ifstream in(r.path("run.json"));
+  std::string line, recorded;
+  while (recorded.empty() && std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("cpu_kernels") && j["cpu_kernels"].is_string()) recorded = j["cpu_kernels"].get<std::string>();
+  }
+  if (!recorded.empty() && recorded != cpu_kernels_in_use())
+    r.log(std::string("warning: this run started on the ") + recorded + " CPU kernels and resumes on " + cpu_kernels_in_use() +
+          ": float rounding differs between kernel families, so the result will not be bit-identical to an uninterrupted run "
+          "(pin one with \"cpu_kernels\" in the run config, or SPINEMARK_CPU_KERNELS=" + recorded + ")");
 }
 
 // --minutes: the budget of the stages being trained, shared in proportion to their own budgets.
@@ -303,6 +444,7 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   std::error_code ec;
   fs::create_directories(r.dir, ec);
   SM_CHECK(!ec, opt.out << ": cannot create the run folder: " << ec.message());
+  run_folder_check(r);
   if (opt.resume) {
     SM_CHECK(fs::exists(r.dir / "config.json"), opt.out << ": nothing to resume (no config.json in the run folder)");
     config = train_config_read(r.path("config.json"));
@@ -315,7 +457,14 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
     if (!p->empty()) *p = fs::absolute(*p).lexically_normal().string();
   r.log_file.open(r.path("log.txt"), std::ios::app);
   if (opt.resume && opt.minutes > 0) r.log("--minutes is ignored with --resume: the run keeps its planned steps");
+  if (opt.resume && !opt.ignored_on_resume.empty()) {
+    std::string names;
+    for (const auto& n : opt.ignored_on_resume) names += (names.empty() ? "" : " and ") + n;
+    r.log(names + " ignored with --resume: the run's recorded config.json wins (" + std::to_string(r.cfg.threads) + " threads)");
+  }
+  stale_temporaries_remove(r);
   omp_set_num_threads(r.cfg.threads);
+  kernels_select(r);
   run_record(r);
   const Schema schema = schema_load(r.cfg.schema);
   schema_register(schema);
@@ -325,8 +474,9 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
                        {"seed", r.cfg.seed}};
   r.config_write();
   r.log("run " + opt.out + ": schema " + schema.name + ", preset " + r.cfg.preset + ", seed " + std::to_string(r.cfg.seed) +
-        ", " + std::to_string(r.cfg.threads) + " threads, revision " + build::git_revision);
+        ", " + std::to_string(r.cfg.threads) + " threads, CPU kernels " + cpu_kernels_in_use() + ", revision " + build::git_revision);
   data_split(r);
+  data_check(r);
   r.model = spine_model_create(r.spec, r.cfg.seed);
   TrainRunResult out;
   out.completed = true;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "train/run/train_config.h"
 
@@ -18,6 +19,12 @@ struct TrainRunOptions {
   std::string out;              // run folder
   std::string stage = "all";    // detect | coarse | refine | all
   bool resume = false;          // continue the run in `out` (its config.json is used)
+  // A new run in a folder that already holds a run (config.json, or a stage's checkpoints or
+  // done.json) is refused unless this is set: the earlier run's stages would be deleted.
+  bool overwrite = false;
+  // Options given on a --resume command line that the recorded config overrides ("--config",
+  // "--threads"): the run says in one line that they are ignored.
+  std::vector<std::string> ignored_on_resume;
   double minutes = 0;           // > 0: overall budget, split over the stages by their own budgets
   bool evaluate = true;         // evaluate the model on the validation split at the end
   std::string command_line;     // recorded in run.json
