@@ -1,6 +1,6 @@
 // `spinemark predict` end to end: a tiny untrained model (the outputs' format is checked, not their
 // accuracy), a folder with a corrupt image, --resume, --shard, a missing weight file, a user
-// schema, colliding names and bad options. Runs the program built next to this test.
+// schema, colliding names and bad options (what the outputs guarantee: test_predict_trust.cpp). Runs the program built next to this test.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
@@ -114,21 +114,24 @@ TEST_CASE("predict: a corrupt image is reported and skipped, the others are writ
   CHECK(csv[1].find(fx.data + "/bad.png,error,") == 0);
   CHECK(verdict_status(row_status(csv[2], fx.data + "/f0.png")));
 
-  // Resume: f0 and f2 are kept as they are, f1 (removed) is predicted again, the summary is whole.
+  // Resume: f0 is kept as it is, f1 (removed) is predicted again, and so is f2, whose file is an
+  // incomplete prediction (said so on stderr); the summary is whole.
   const std::string f0_before = file_read_all(out + "/f0.json");
   fs::remove(out + "/f1.json");
-  std::ofstream(out + "/f2.json") << "{\"schema\": \"lumbar-lateral\", \"landmarks\": {}, \"flags\": [\"x\"]}";
+  std::ofstream(out + "/f2.json") << "{\"written_by\": \"spinemark predict\", \"schema\": \"lumbar-lateral\", "
+                                     "\"landmarks\": {}, \"flags\": [\"x\"]}";
   r = spinemark_run(fx.dir, "predict --model " + fx.model + " --data " + fx.data + " --out " + out +
                                 " --resume --no-overlay");
-  CHECK(r.err.find("predicted 1 images (1 errors, 2 resumed)") != std::string::npos);
+  CHECK(r.err.find("predicted 2 images (1 errors, 1 resumed)") != std::string::npos);
+  CHECK(r.err.find(out + "/f2.json: not kept (") != std::string::npos);
   CHECK(file_read_all(out + "/f0.json") == f0_before);
   CHECK(fs::exists(out + "/f1.json"));
+  CHECK(nlohmann::json::parse(file_read_all(out + "/f2.json"))["landmarks"].size() == 22);
   csv = lines_of(file_read_all(out + "/summary.csv"));
   REQUIRE(csv.size() == 5);
   CHECK(verdict_status(row_status(csv[3], fx.data + "/f1.png")));
-  // Written before the verdict existed (no "status"): nobody vouched for it, review. No timings:
-  // ms left empty.
-  CHECK(csv[4] == fx.data + "/f2.png,review,,,,1,,");
+  // f2's bare file was no prediction of this film by this model: predicted again, with a verdict.
+  CHECK(verdict_status(row_status(csv[4], fx.data + "/f2.png")));
 }
 
 TEST_CASE("predict_run (the library call behind the command): counts, progress per image, errors, resume") {
@@ -204,12 +207,12 @@ TEST_CASE("predict: a missing weight file, colliding names and bad options fail 
   CHECK(r.err.find("refine.safetensors") != std::string::npos);
   CHECK(!fs::exists(fx.dir.file("o1")));
 
-  fs::create_directories(fx.dir.file("other"));
-  film_write(fx.dir.file("other/f1.png"), 90, 90, 0);
-  r = spinemark_run(fx.dir, "predict --model " + fx.model + " --image " + fx.data + "/f1.png " + fx.dir.file("other/f1.png") +
+  fs::copy_file(fx.data + "/f1.png", fx.dir.file("f1.png"));
+  fs::copy_file(fx.data + "/f1.png", fx.dir.file("f1.bmp"));
+  r = spinemark_run(fx.dir, "predict --model " + fx.model + " --image " + fx.dir.file("f1.png") + " " + fx.dir.file("f1.bmp") +
                                 " --out " + fx.dir.file("o2"));
   CHECK(r.rc != 0);
-  CHECK(r.err.find("same name 'f1'") != std::string::npos);
+  CHECK(r.err.find("same output name 'f1'") != std::string::npos);
   CHECK(!fs::exists(fx.dir.file("o2")));
 
   for (const char* bad : {"--threads 0", "--threads 300", "--shard 3/2", "--shard x", "--device tpu"}) {

@@ -221,12 +221,15 @@ TEST_CASE("predict inputs: shards cover every input exactly once; stems unique; 
   for (const char* bad : {"0/3", "4/3", "1/0", "a/b", "1/3x", "13", "", "-1/3"})
     CHECK_THROWS_AS(predict_shard_parse(bad), Error);
 
-  CHECK_NOTHROW(predict_stems_check_unique({"a/x.png", "a/y.png", "b/x1.png"}));
+  CHECK(predict_output_names({"a/x.png", "a/y.png", "b/x1.png"}) == std::vector<std::string>{"a/x", "a/y", "b/x1"});
+  CHECK(predict_output_names({"/films/p1/IM1.dcm", "/films/p2/IM1.dcm"}) == std::vector<std::string>{"p1/IM1", "p2/IM1"});
+  CHECK(predict_output_names({"/films/p1/IM1.dcm"}) == std::vector<std::string>{"IM1"});
+  CHECK(predict_output_names({"/films/p1/IM1.dcm", "/films/x.png"}, "/films") == std::vector<std::string>{"p1/IM1", "x"});
   try {
-    predict_stems_check_unique({"a/x.png", "b/y.png", "b/x.dcm"});
-    FAIL("duplicate stems accepted");
+    predict_output_names({"a/x.png", "b/y.png", "a/x.dcm"});
+    FAIL("duplicate output names accepted");
   } catch (const Error& e) {
-    CHECK(std::string(e.what()).find("b/x.dcm") != std::string::npos);
+    CHECK(std::string(e.what()).find("a/x.dcm") != std::string::npos);
     CHECK(std::string(e.what()).find("a/x.png") != std::string::npos);
   }
 
