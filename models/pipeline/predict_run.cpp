@@ -237,6 +237,12 @@ std::string prediction_check(const nlohmann::json& j, const Schema& schema, cons
   for (const auto& f : j["flags"])
     if (!f.is_string()) return "bad \"flags\"";
   if (!j.contains("timings_ms") || !j["timings_ms"].is_object()) return "no \"timings_ms\"";
+  // The film-level verdict (docs/pipeline.md): a prediction without one is not complete.
+  const std::string status = j.contains("status") && j["status"].is_string() ? j["status"].get<std::string>() : "";
+  if (status != "ok" && status != "review" && status != "rejected") return "no film-level \"status\"";
+  if (!j.contains("status_reasons") || !j["status_reasons"].is_array()) return "no \"status_reasons\"";
+  for (const auto& why : j["status_reasons"])
+    if (!why.is_string()) return "bad \"status_reasons\"";
   return "";
 }
 

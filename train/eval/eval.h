@@ -84,4 +84,21 @@ void eval_compute(EvalResult& result);
 // DIR/predictions/<stem>.json (method.md §2.1) for every image. `title` heads the report.
 void eval_write(const std::string& dir, const EvalResult& result, const std::string& title);
 
+// The headline numbers as a few lines of text: step 1 and step 1 + 2 side by side (relative
+// errors, pixel errors, angle errors, SMAPE for a Cobb schema), gross misses and flags.
+std::string eval_headline(const EvalResult& result);
+
+// `spinemark eval` as one library call: loads the model, lists the dataset (entries it cannot
+// read are skipped by name), runs the pipeline on every film, and writes metrics.json,
+// predictions and report.html into `out` (checked by eval_out_check first; stale temporaries of
+// a killed run removed). Fails when no film could be evaluated; otherwise the caller reports
+// `skipped` and exits non-zero when it is not empty.
+struct EvalOptions {
+  std::string model, data, out;
+  std::string title;              // report heading; empty: "spinemark eval: <model> on <data>"
+  Device device = Device::CPU;
+  std::function<void(const std::string&)> log;  // one line of news (the app prints it)
+};
+EvalResult eval_folder_run(const EvalOptions& options, const EvalProgress& progress = {});
+
 }  // namespace sm

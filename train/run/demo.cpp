@@ -56,25 +56,6 @@ nlohmann::json demo_config(const DemoOptions& o, const std::string& data) {
 
 }  // namespace
 
-std::string eval_headline(const EvalResult& e) {
-  std::ostringstream s;
-  const Schema& sc = e.schema;
-  s << "test images: " << e.images.size() << ", " << f2(e.seconds_per_image * 1000) << " ms per image\n";
-  s << "median relative error x / y:  step 1 " << f2(e.step1.overall.rel_x.median) << " % / " << f2(e.step1.overall.rel_y.median)
-    << " %   step 1+2 " << f2(e.final.overall.rel_x.median) << " % / " << f2(e.final.overall.rel_y.median) << " %\n";
-  s << "median landmark error:        step 1 " << f2(e.step1.overall.px.median) << " px   step 1+2 " << f2(e.final.overall.px.median)
-    << " px (mean " << f2(e.final.overall.px.mean) << " px)\n";
-  for (size_t k = 0; k < sc.angles.size() && k < e.final.per_angle.size(); ++k)
-    s << "median |angle error| " << sc.angles[k] << ": step 1 " << f2(e.step1.per_angle[k].median_abs) << " deg   step 1+2 "
-      << f2(e.final.per_angle[k].median_abs) << " deg\n";
-  if (e.final.smape_percent) s << "SMAPE: step 1 " << f2(*e.step1.smape_percent) << " %   step 1+2 " << f2(*e.final.smape_percent) << " %\n";
-  const GrossMissStats& g = e.gross;
-  s << "gross misses (> 1/3 vertebra width): " << g.misses << " of " << g.landmarks << " landmarks ("
-    << f2(100.0 * g.misses / std::max(1, g.landmarks)) << " %) on " << g.images_with_miss << " images; " << g.misses_flagged
-    << " of them flagged; " << g.good_flagged << " good landmarks flagged\n";
-  return s.str();
-}
-
 DemoResult demo_run(const DemoOptions& o) {
   SM_CHECK(o.minutes > 1, "demo: --minutes must be more than 1");
   SM_CHECK(o.train_images >= 16 && o.val_images >= 2 && o.test_images >= 1, "demo: too few images");

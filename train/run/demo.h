@@ -32,7 +32,5 @@ struct DemoResult {
 };
 
 DemoResult demo_run(const DemoOptions& options);
-// The headline numbers of an evaluation as a few lines of text.
-std::string eval_headline(const EvalResult& e);
 
 }  // namespace sm
