@@ -6,15 +6,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <unistd.h>
-
-#include "tensor/file_io.h"
 
 #include "models/image/image_io.h"
 #include "models/measure/angles.h"
 #include "models/measure/cobb.h"
 #include "tensor/check.h"
+#include "tensor/file_io.h"
 
 namespace sm {
 
@@ -194,6 +194,76 @@ void out_check(const fs::path& out) {
   SM_CHECK(fs::is_empty(out, ec), out.string() << ": the folder exists and is not empty (import into a new folder)");
 }
 
+// Rows of distinct output names: two rows writing the same <stem>.json (a duplicate, or names
+// differing only in extension) would overwrite each other silently, so the later one is refused.
+std::vector<const AasceRecord*> records_unique_stems(const std::vector<AasceRecord>& records,
+                                                     const std::function<void(int, const std::string&, const std::string&)>& bad_row) {
+  std::map<std::string, const AasceRecord*> by_stem;
+  std::vector<const AasceRecord*> todo;
+  for (const auto& r : records) {
+    const std::string stem = fs::path(r.file).stem().string();
+    const auto [it, fresh] = by_stem.emplace(stem, &r);
+    if (fresh) todo.push_back(&r);
+    else bad_row(r.row, r.file, "would be written as " + stem + ".json, as row " + std::to_string(it->second->row) +
+                                    " ('" + it->second->file + "') is; skipped");
+  }
+  return todo;
+}
+
+// What the import found, for its report.
+struct ImportTally {
+  std::map<std::string, std::vector<std::string>> by_flag;  // quirk kind -> files
+  int regular = 0, written = 0;
+  double max_dev = 0;  // largest |Cobb rule on the stored order − angles.csv|, degrees
+  std::string max_dev_file;
+};
+
+// One row into `tmp`: its annotation, or a skip through bad_row when its data is unusable. A
+// write failure (no space, a size limit) throws: it stops the whole import.
+void record_import(const AasceRecord& r, const fs::path& tmp, const fs::path& out, bool absolute_paths, ImportTally& tally,
+                   const std::function<void(int, const std::string&, const std::string&)>& bad_row) {
+  const Schema& s = schema_builtin("aasce-ap");
+  Annotation a;
+  AasceQuirks q;
+  std::vector<double> ang;
+  try {  // the row's data: a problem here skips this row only
+    q = aasce_quirks(r);
+    const fs::path img = fs::absolute(r.image_path).lexically_normal();
+    std::string ref = absolute_paths ? img.string() : img.lexically_relative(fs::absolute(out)).string();
+    if (ref.empty()) ref = img.string();
+    a = aasce_annotation(r, q, ref);
+    // Reproduction check: the Cobb rule on the stored order against angles.csv.
+    ang = angles_compute(s, r.stored, r.height, nullptr);
+    SM_CHECK(std::isfinite(ang[0]), "the Cobb angles cannot be computed from its landmarks (coincident corners)");
+  } catch (const Error& e) {
+    bad_row(r.row, r.file, std::string(e.what()) + "; skipped");
+    return;
+  }
+  annotation_write((tmp / fs::path(r.file).stem()).string() + ".json", a, s);
+  ++tally.written;
+  for (const auto& f : q.flags()) tally.by_flag[f.substr(0, f.find(':'))].push_back(r.file);
+  tally.regular += q.regular();
+  for (int k = 0; k < 3; ++k)
+    if (std::fabs(ang[size_t(k)] - r.angles[size_t(k)]) > tally.max_dev)
+      tally.max_dev = std::fabs(ang[size_t(k)] - r.angles[size_t(k)]), tally.max_dev_file = r.file;
+}
+
+// The sibling temporary folder <out>.tmp.<pid> that becomes `out` at the end, so that a failed
+// write (a full disk) leaves no half folder behind. Removes a killed import's temporary first and
+// returns its name(s) in `stale`.
+fs::path import_tmp_make(const fs::path& out, std::vector<std::string>& stale) {
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  SM_CHECK(!ec && fs::is_directory(parent), parent.string() << ": cannot create the folder (" << (ec ? ec.message() : "not a folder") << ")");
+  stale = file_tmp_stale_remove(parent.string());
+  const fs::path tmp = parent / (out.filename().string() + ".tmp." + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp, ec);
+  SM_CHECK(!ec, tmp.string() << ": cannot create the folder (" << ec.message() << ")");
+  return tmp;
+}
+
 }  // namespace
 
 nlohmann::json aasce_import(const std::string& src, const std::string& out_in, const AasceImportOptions& opt) {
@@ -204,64 +274,13 @@ nlohmann::json aasce_import(const std::string& src, const std::string& out_in, c
   auto bad_row = [&](int row, const std::string& file, const std::string& what) {
     errors.push_back(row_error(src, row, file, what));
   };
-  std::vector<AasceRecord> records = aasce_read(src, true, bad_row);
-  // Two rows writing the same <stem>.json (a duplicate, or names differing only in extension):
-  // the later row is refused, so that neither overwrites the other silently.
-  std::map<std::string, const AasceRecord*> by_stem;
-  std::vector<const AasceRecord*> todo;
-  for (const auto& r : records) {
-    const std::string stem = fs::path(r.file).stem().string();
-    const auto [it, fresh] = by_stem.emplace(stem, &r);
-    if (fresh) todo.push_back(&r);
-    else bad_row(r.row, r.file, "would be written as " + stem + ".json, as row " + std::to_string(it->second->row) +
-                                    " ('" + it->second->file + "') is; skipped");
-  }
-  // Everything goes into a sibling temporary folder renamed to `out` at the end: a failed write
-  // (a full disk) leaves no half folder behind, only the error.
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  SM_CHECK(!ec && fs::is_directory(parent), parent.string() << ": cannot create the folder (" << (ec ? ec.message() : "not a folder") << ")");
-  // A killed import's temporary folder (<out>.tmp.<pid> of a process that no longer runs).
-  const std::vector<std::string> stale = file_tmp_stale_remove(parent.string());
-  const fs::path tmp = parent / (out.filename().string() + ".tmp." + std::to_string(::getpid()));
-  fs::remove_all(tmp, ec);
-  fs::create_directory(tmp, ec);
-  SM_CHECK(!ec, tmp.string() << ": cannot create the folder (" << ec.message() << ")");
-
-  const Schema& s = schema_builtin("aasce-ap");
-  std::map<std::string, std::vector<std::string>> by_flag;
-  int regular = 0, written = 0;
-  double max_dev = 0;
-  std::string max_dev_file;
+  const std::vector<AasceRecord> records = aasce_read(src, true, bad_row);
+  const std::vector<const AasceRecord*> todo = records_unique_stems(records, bad_row);
+  std::vector<std::string> stale;
+  const fs::path tmp = import_tmp_make(out, stale);
+  ImportTally tally;
   try {
-    for (const AasceRecord* rp : todo) {
-      const AasceRecord& r = *rp;
-      Annotation a;
-      AasceQuirks q;
-      std::vector<double> ang;
-      try {  // the row's data: a problem here skips this row only
-        q = aasce_quirks(r);
-        const fs::path img = fs::absolute(r.image_path).lexically_normal();
-        std::string ref = opt.absolute_paths ? img.string() : img.lexically_relative(fs::absolute(out)).string();
-        if (ref.empty()) ref = img.string();
-        a = aasce_annotation(r, q, ref);
-        // Reproduction check: the Cobb rule on the stored order against angles.csv.
-        ang = angles_compute(s, r.stored, r.height, nullptr);
-        SM_CHECK(std::isfinite(ang[0]), "the Cobb angles cannot be computed from its landmarks (coincident corners)");
-      } catch (const Error& e) {
-        bad_row(r.row, r.file, std::string(e.what()) + "; skipped");
-        continue;
-      }
-      // Writing: a failure here (no space, a size limit) stops the import.
-      annotation_write((tmp / fs::path(r.file).stem()).string() + ".json", a, s);
-      ++written;
-      for (const auto& f : q.flags()) by_flag[f.substr(0, f.find(':'))].push_back(r.file);
-      regular += q.regular();
-      for (int k = 0; k < 3; ++k)
-        if (std::fabs(ang[size_t(k)] - r.angles[size_t(k)]) > max_dev)
-          max_dev = std::fabs(ang[size_t(k)] - r.angles[size_t(k)]), max_dev_file = r.file;
-    }
+    for (const AasceRecord* r : todo) record_import(*r, tmp, out, opt.absolute_paths, tally, bad_row);
     // Rows left out: the folder says so itself (INCOMPLETE.txt), not only this run's stderr.
     if (!errors.empty()) {
       std::string text = "This import is incomplete: " + std::to_string(errors.size()) + " rows of " + src +
@@ -271,21 +290,22 @@ nlohmann::json aasce_import(const std::string& src, const std::string& out_in, c
     }
     fs::rename(tmp, out);  // replaces `out` when it is an empty folder
   } catch (const std::exception& e) {
+    std::error_code ec;
     fs::remove_all(tmp, ec);
     SM_FAIL("import stopped, nothing was written to " << out.string() << ": " << e.what());
   }
   nlohmann::json rep;
   rep["src"] = src;
   rep["out"] = out_in;
-  rep["images"] = written;
+  rep["images"] = tally.written;
   rep["complete"] = errors.empty();
   rep["stale_temporaries_removed"] = stale;
   rep["errors"] = errors;
-  rep["regular"] = regular;
+  rep["regular"] = tally.regular;
   rep["quirks"] = nlohmann::json::object();
-  for (const auto& [flag, files] : by_flag) rep["quirks"][flag] = {{"count", files.size()}, {"files", files}};
-  rep["cobb_stored_order_max_abs_diff_deg"] = max_dev;
-  rep["cobb_stored_order_max_abs_diff_file"] = max_dev_file;
+  for (const auto& [flag, files] : tally.by_flag) rep["quirks"][flag] = {{"count", files.size()}, {"files", files}};
+  rep["cobb_stored_order_max_abs_diff_deg"] = tally.max_dev;
+  rep["cobb_stored_order_max_abs_diff_file"] = tally.max_dev_file;
   return rep;
 }
 
