@@ -108,12 +108,31 @@ std::vector<std::string> text_wrap(std::string text, size_t max_chars) {
       lines.push_back(indent + text);
       return lines;
     }
+    // The last space that leaves more than a list bullet ("- ") on the line.
     size_t cut = text.rfind(' ', room);
-    const bool at_space = cut != std::string::npos && cut > 0;
+    const bool at_space = cut != std::string::npos && cut > 2;
     if (!at_space) cut = room;
     lines.push_back(indent + text.substr(0, cut));
     text = text.substr(at_space ? cut + 1 : cut);
   }
+}
+
+// Flags and reasons are "<kind>:<what>"; a film often has one kind for many landmarks. Grouped
+// per kind, in order of first appearance, as "<kind>: what1; what2": one short entry per kind
+// instead of a screen of repeats ("refine_far_from_step1" for each corner of a vertebra).
+std::vector<std::string> flags_grouped(const std::vector<std::string>& flags) {
+  std::vector<std::pair<std::string, std::string>> groups;  // kind -> whats joined
+  for (const std::string& f : flags) {
+    const size_t colon = f.find(':');
+    const std::string kind = colon == std::string::npos ? f : f.substr(0, colon);
+    const std::string what = colon == std::string::npos ? "" : f.substr(colon + 1);
+    auto it = std::find_if(groups.begin(), groups.end(), [&kind](const auto& g) { return g.first == kind; });
+    if (it == groups.end()) groups.push_back({kind, what});
+    else if (!what.empty()) it->second += (it->second.empty() ? "" : "; ") + what;
+  }
+  std::vector<std::string> out;
+  for (const auto& [kind, whats] : groups) out.push_back(whats.empty() ? kind : kind + ": " + whats);
+  return out;
 }
 
 // One coloured block of the margin: its lines and colour.
@@ -129,7 +148,7 @@ std::vector<MarginBlock> margin_blocks(const Schema& schema, const PipelineResul
   const Rgb status_colour = r.status == "ok" ? kGreen : r.status == "review" ? kYellow : kRed;
   std::vector<MarginBlock> blocks;
   MarginBlock verdict{{"status: " + r.status}, status_colour};
-  for (const std::string& reason : r.status_reasons)
+  for (const std::string& reason : flags_grouped(r.status_reasons))
     for (const std::string& l : text_wrap("- " + reason, w)) verdict.lines.push_back(l);
   blocks.push_back(verdict);
   MarginBlock angles{{""}, kWhite};
@@ -143,9 +162,11 @@ std::vector<MarginBlock> margin_blocks(const Schema& schema, const PipelineResul
   blocks.push_back(angles);
   // The flags that are not already listed as reasons (all of them for a rejected film).
   MarginBlock flags{{}, kRed};
+  std::vector<std::string> others;
   for (const std::string& f : r.flags)
-    if (std::find(r.status_reasons.begin(), r.status_reasons.end(), f) == r.status_reasons.end())
-      for (const std::string& l : text_wrap("- " + f, w)) flags.lines.push_back(l);
+    if (std::find(r.status_reasons.begin(), r.status_reasons.end(), f) == r.status_reasons.end()) others.push_back(f);
+  for (const std::string& f : flags_grouped(others))
+    for (const std::string& l : text_wrap("- " + f, w)) flags.lines.push_back(l);
   if (!flags.lines.empty()) {
     flags.lines.insert(flags.lines.begin(), {"", "flags:"});
     blocks.push_back(flags);
