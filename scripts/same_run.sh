@@ -26,7 +26,12 @@ J
   "$bin" train --config "$out/cfg.json" --out "$out/run" > "$out/train.log" 2>&1
   # An untrained model's films may be skipped or reviewed: eval's exit code is not the question.
   "$bin" eval --model "$out/run/model" --data "$out/data/val" --out "$out/eval" > "$out/eval.log" 2>&1 || true
-  (cd "$out" && find data run/model -type f | LC_ALL=C sort | xargs sha256sum) > "$out/hashes.txt"
+  # model.json's provenance (git revision, run folder) names the build and the folder, not the
+  # computation: compared without it.
+  python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); j.pop("provenance", None); print(json.dumps(j, sort_keys=True))' \
+    "$out/run/model/model.json" > "$out/model_json_sans_provenance.txt"
+  (cd "$out" && find data run/model model_json_sans_provenance.txt -type f ! -name model.json | LC_ALL=C sort | xargs sha256sum) \
+    > "$out/hashes.txt"
   python3 - "$out/eval/metrics.json" > "$out/metrics.txt" <<'P'
 import json, sys
 def walk(x, path=""):

@@ -149,4 +149,10 @@ nlohmann::json angles_to_json(const Schema& s, const std::vector<double>& angles
   return j;
 }
 
+bool schema_has_cobb(const Schema& schema) {
+  for (const auto& rule : schema.angle_rules)
+    if (rule.type == "aasce_cobb") return true;
+  return false;
+}
+
 }  // namespace sm

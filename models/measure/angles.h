@@ -21,6 +21,10 @@ double endplate_angle_deg(const Point2& e, bool mirror);
 // image-left on average: the patient faces left and x is mirrored. Always false for "image".
 bool angles_mirror(const Schema& schema, const std::vector<Point2>& points);
 
+// True when one of the schema's angles follows the AASCE Cobb rule (method.md §3.1), which needs
+// the image height and reads the dataset's stored point order.
+bool schema_has_cobb(const Schema& schema);
+
 // The AASCE vertebra quads for the Cobb rule from points in schema order (the schema's
 // aasce_cobb rule names the upper and lower endplate, each running left -> right).
 std::vector<CobbVertebra> cobb_vertebrae(const Schema& schema, const AngleSpec& rule, const std::vector<Point2>& points);

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "models/image/image_io.h"
 #include "tensor/check.h"
 #include "tensor/json_field.h"
 
@@ -150,6 +152,36 @@ std::vector<Point2> dataset_stored_landmarks(const DatasetEntry& e, const Schema
     out.push_back({p[0], p[1]});
   }
   return out;
+}
+
+std::vector<double> dataset_angles(const DatasetEntry& e, const Schema& s, const PixelSpacing& spacing,
+                                   const std::function<double()>& film_height) {
+  if (!schema_has_cobb(s)) return angles_compute(s, e.annotation.points, 0.0, spacing);
+  const std::vector<Point2> stored = dataset_stored_landmarks(e, s);
+  const nlohmann::json& x = e.annotation.extra;
+  const bool sized = x.contains("image_size") && x["image_size"].is_array() && x["image_size"].size() == 2 &&
+                     x["image_size"][1].is_number();
+  const double height = sized ? x["image_size"][1].get<double>() : film_height();
+  return angles_compute(s, e.annotation.points, height, spacing, stored.empty() ? nullptr : &stored);
+}
+
+nlohmann::ordered_json dataset_angles_line(const DatasetEntry& e) {
+  const Schema& s = schema_lookup(e.annotation.schema);
+  const PixelSpacing& spacing = e.annotation.pixel_spacing_mm;
+  const auto angles = dataset_angles(e, s, spacing, [&e] { return double(image_info(e.image_path, ImageCheck::header).height); });
+  nlohmann::ordered_json line;  // "image" first, as in method.md §2.1
+  line["image"] = e.annotation.image;
+  line["angles"] = nlohmann::ordered_json::object();
+  std::vector<std::string> flags;
+  for (size_t k = 0; k < angles.size(); ++k) {
+    const bool ok = std::isfinite(angles[k]);
+    line["angles"][s.angles[k]] = ok ? nlohmann::ordered_json(angles[k]) : nlohmann::ordered_json(nullptr);
+    if (!ok) flags.push_back("angle_not_computable:" + s.angles[k]);
+  }
+  const std::string anisotropic = pixel_anisotropy_flag(spacing);  // measured in mm all the same
+  if (!anisotropic.empty()) flags.push_back(anisotropic);
+  if (!flags.empty()) line["flags"] = flags;
+  return line;
 }
 
 }  // namespace sm

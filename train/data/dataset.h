@@ -3,10 +3,12 @@
 // annotation object per line ("image" relative to the manifest's folder or absolute).
 #pragma once
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "models/geometry/annotation.h"
+#include "models/measure/angles.h"
 
 namespace sm {
 
@@ -39,5 +41,18 @@ std::vector<DatasetEntry> dataset_list(const std::string& path, const DatasetOpt
 // Cobb rule of method.md §3.1 must see to reproduce angles.csv); empty when it has none.
 // Throws naming the entry when the key is malformed.
 std::vector<Point2> dataset_stored_landmarks(const DatasetEntry& entry, const Schema& schema);
+
+// The angles of an entry's ground-truth landmarks, in mm with `spacing` (method.md §3). For a
+// Cobb schema the rule reads the stored order when the annotation keeps it (so that AASCE's
+// angles.csv is reproduced, §7.1) and the image height from the annotation's "image_size" [w, h]
+// (what the dataset's angles were computed with), else from `film_height()` (called only then).
+std::vector<double> dataset_angles(const DatasetEntry& entry, const Schema& schema, const PixelSpacing& spacing,
+                                   const std::function<double()>& film_height);
+
+// One line of `spinemark angles` (method.md §2.1, "Angles"): {"image", "angles": {name: degrees
+// or null}, "flags"}: the annotation's angles in mm with its own pixel spacing (the image header
+// is read only when a Cobb schema needs the height); a null angle is named in "flags" as the
+// pipeline does (angle_not_computable:<name>), and so are anisotropic pixels.
+nlohmann::ordered_json dataset_angles_line(const DatasetEntry& entry);
 
 }  // namespace sm

@@ -14,29 +14,9 @@ namespace sm {
 
 namespace {
 
-bool schema_has_cobb(const Schema& s) {
-  for (const auto& rule : s.angle_rules)
-    if (rule.type == "aasce_cobb") return true;
-  return false;
-}
-
-// The AASCE stored order ("stored_landmarks", method.md §7.1) when the annotation keeps it: the
-// Cobb rule reproduces angles.csv only on that order.
-// Height for step 7 of the Cobb rule: the annotation's "image_size" [w, h] when given (what the
-// dataset's angles were computed with), else the film's.
-double cobb_height(const DatasetEntry& e, const Image& film) {
-  const nlohmann::json& x = e.annotation.extra;
-  if (x.contains("image_size") && x["image_size"].is_array() && x["image_size"].size() == 2 &&
-      x["image_size"][1].is_number())
-    return x["image_size"][1].get<double>();
-  return double(film.height);
-}
-
 // In mm with the film's pixel spacing, as the pipeline measures the predicted angles.
 std::vector<double> gt_angles_compute(const DatasetEntry& e, const Schema& s, const Image& film) {
-  if (!schema_has_cobb(s)) return angles_compute(s, e.annotation.points, double(film.height), film.pixel_spacing_mm);
-  const std::vector<Point2> stored = dataset_stored_landmarks(e, s);
-  return angles_compute(s, e.annotation.points, cobb_height(e, film), film.pixel_spacing_mm, stored.empty() ? nullptr : &stored);
+  return dataset_angles(e, s, film.pixel_spacing_mm, [&film] { return double(film.height); });
 }
 
 // The image's file name; when that stem is taken (same name in two folders of a manifest), the
