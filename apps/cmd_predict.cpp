@@ -72,7 +72,9 @@ void predict_setup(CLI::App& root) {
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   sub->add_option("--shard", cfg->shard,
-                  "K/N: only inputs i (0-based, sorted by path) with i mod N = K-1; writes summary-K-of-N.csv")
+                  "K/N: only inputs i (0-based, sorted by path) with i mod N = K-1; writes summary-K-of-N.csv. "
+                  "auto: K and N from a Slurm job array; auto/N: K from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX "
+                  "(Kubernetes Indexed Job)")
       ->check(CLI::Validator(shard_validate, "K/N", "shard"));
   sub->add_flag("--resume", cfg->resume, "keep images whose <name>.json is a complete prediction of the same file (path, "
                 "size, mtime) by the same model; predict the others");

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "models/geometry/annotation.h"
@@ -220,6 +221,31 @@ TEST_CASE("predict inputs: shards cover every input exactly once; stems unique; 
   CHECK(predict_inputs_shard(inputs, {1, 3})[1] == "films/f3.png");  // sorted by path, every third
   for (const char* bad : {"0/3", "4/3", "1/0", "a/b", "1/3x", "13", "", "-1/3"})
     CHECK_THROWS_AS(predict_shard_parse(bad), Error);
+
+  // --shard auto: the index (and count) from the scheduler's environment, never from the host.
+  std::map<std::string, std::string> vars;
+  const auto env = [&vars](const char* k) -> const char* {
+    const auto it = vars.find(k);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+  auto shard = [&env](const char* text) { return predict_shard_parse(text, env); };
+  CHECK_THROWS_WITH_AS(shard("auto"), doctest::Contains("needs a Slurm job array"), Error);
+  CHECK_THROWS_WITH_AS(shard("auto/4"), doctest::Contains("no scheduler index"), Error);
+  vars = {{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_COUNT", "8"}};  // --array=0-7
+  CHECK(shard("auto").index == 1);
+  CHECK(shard("auto").count == 8);
+  vars = {{"SLURM_ARRAY_TASK_ID", "8"}, {"SLURM_ARRAY_TASK_MIN", "1"}, {"SLURM_ARRAY_TASK_COUNT", "8"}};  // --array=1-8
+  CHECK(shard("auto").index == 8);
+  CHECK(shard("auto/8").index == 8);
+  CHECK_THROWS_WITH_AS(shard("auto/4"), doctest::Contains("makes this task 8 of 4"), Error);
+  vars = {{"JOB_COMPLETION_INDEX", "2"}};  // Kubernetes Indexed Job, completions: 5
+  CHECK(shard("auto/5").index == 3);
+  CHECK(shard("auto/5").count == 5);
+  CHECK_THROWS_WITH_AS(shard("auto"), doctest::Contains("needs a Slurm job array"), Error);
+  vars = {{"JOB_COMPLETION_INDEX", "-1"}};
+  CHECK_THROWS_WITH_AS(shard("auto/5"), doctest::Contains("JOB_COMPLETION_INDEX is '-1'"), Error);
+  vars = {{"SLURM_ARRAY_TASK_ID", "3"}, {"SLURM_ARRAY_TASK_COUNT", "99999999999999999999"}};
+  CHECK_THROWS_WITH_AS(shard("auto"), doctest::Contains("SLURM_ARRAY_TASK_COUNT is '99999999999999999999'"), Error);
 
   CHECK(predict_output_names({"a/x.png", "a/y.png", "b/x1.png"}) == std::vector<std::string>{"a/x", "a/y", "b/x1"});
   CHECK(predict_output_names({"/films/p1/IM1.dcm", "/films/p2/IM1.dcm"}) == std::vector<std::string>{"p1/IM1", "p2/IM1"});

@@ -178,19 +178,62 @@ std::vector<std::string> predict_inputs_from_manifest(const std::string& manifes
   return out;
 }
 
-PredictShard predict_shard_parse(const std::string& text) {
-  // Digits only, at most 6 of them: no sign, no blank, no overflow of the conversion.
-  const auto number = [](const std::string& s, int& value) {
-    if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return false;
-    value = std::stoi(s);
-    return true;
-  };
+namespace {
+
+// Digits only, at most 6 of them: no sign, no blank, no overflow of the conversion.
+bool shard_number(const std::string& s, int& value) {
+  if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  value = std::stoi(s);
+  return true;
+}
+
+// The variable `name` as a shard number, or an error naming it and what was expected.
+int shard_env_number(const std::function<const char*(const char*)>& env, const char* name, const std::string& text) {
+  const char* v = env(name);
+  int value = 0;
+  SM_CHECK(v && shard_number(v, value), "shard '" << text << "': " << name << " is " << (v ? "'" + std::string(v) + "'" : "not set")
+                                                  << " (expected a whole number from the scheduler)");
+  return value;
+}
+
+// The 1-based shard index of this task of a Slurm job array or Kubernetes Indexed Job.
+int shard_env_index(const std::function<const char*(const char*)>& env, const std::string& text) {
+  if (env("SLURM_ARRAY_TASK_ID")) {
+    const int id = shard_env_number(env, "SLURM_ARRAY_TASK_ID", text);
+    const int first = env("SLURM_ARRAY_TASK_MIN") ? shard_env_number(env, "SLURM_ARRAY_TASK_MIN", text) : 0;
+    SM_CHECK(id >= first, "shard '" << text << "': SLURM_ARRAY_TASK_ID " << id << " is below SLURM_ARRAY_TASK_MIN " << first);
+    return id - first + 1;
+  }
+  if (env("JOB_COMPLETION_INDEX")) return shard_env_number(env, "JOB_COMPLETION_INDEX", text) + 1;
+  SM_FAIL("shard '" << text << "': no scheduler index in the environment (SLURM_ARRAY_TASK_ID of a Slurm job array, "
+                    << "or JOB_COMPLETION_INDEX of a Kubernetes Indexed Job); give K/N instead");
+}
+
+}  // namespace
+
+PredictShard predict_shard_parse(const std::string& text, const std::function<const char*(const char*)>& env) {
   const size_t slash = text.find('/');
+  const std::string first = text.substr(0, slash);
   int k = 0, n = 0;
-  const bool parsed = slash != std::string::npos && number(text.substr(0, slash), k) && number(text.substr(slash + 1), n);
+  bool parsed = false;
+  if (first == "auto") {
+    if (slash == std::string::npos) {
+      SM_CHECK(env("SLURM_ARRAY_TASK_ID"), "shard 'auto': needs a Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT); "
+                                           "elsewhere give auto/N (N shards) or K/N");
+      n = shard_env_number(env, "SLURM_ARRAY_TASK_COUNT", text);
+      parsed = true;
+    } else {
+      parsed = shard_number(text.substr(slash + 1), n);
+    }
+    if (parsed) k = shard_env_index(env, text);
+    SM_CHECK(!parsed || (n >= 1 && n <= 100000 && k >= 1 && k <= n),
+             "shard '" << text << "': the scheduler makes this task " << k << " of " << n << " (expected 1 <= K <= N <= 100000)");
+  } else {
+    parsed = slash != std::string::npos && shard_number(first, k) && shard_number(text.substr(slash + 1), n);
+  }
   SM_CHECK(parsed && n >= 1 && n <= 100000 && k >= 1 && k <= n,
-           "shard '" << text << "': expected K/N with 1 <= K <= N <= 100000, e.g. 2/4");
+           "shard '" << text << "': expected K/N with 1 <= K <= N <= 100000, e.g. 2/4 (or auto, auto/N)");
   return {k, n};
 }
 

@@ -2,6 +2,8 @@
 // of a folder, or a manifest), the deterministic shard of that list, unique output stems, and
 // the rows of its summary.csv. Kept out of apps/ so that the tests can reach them.
 #pragma once
+#include <cstdlib>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -49,7 +51,13 @@ struct PredictShard {
 };
 // Parses "K/N" (decimal digits only, 1 <= K <= N <= 100000; numbers too large for any integer
 // type are refused too); throws sm::Error with the expected format otherwise.
-PredictShard predict_shard_parse(const std::string& text);
+//   "auto"    K and N from a Slurm job array: K = SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN + 1,
+//             N = SLURM_ARRAY_TASK_COUNT (so `--array=0-7` and `--array=1-8` both give 1/8..8/8);
+//   "auto/N"  K from the scheduler's 0-based index (Kubernetes Indexed Job: JOB_COMPLETION_INDEX,
+//             which carries no count; or Slurm's task id as above), N as given.
+// `env` reads an environment variable (null when unset); tests pass their own.
+PredictShard predict_shard_parse(const std::string& text,
+                                 const std::function<const char*(const char*)>& env = [](const char* k) { return std::getenv(k); });
 std::vector<std::string> predict_inputs_shard(std::vector<std::string> inputs, const PredictShard& shard);
 
 // The output name of each input (OUT/<name>.json, OUT/<name>.png), '/'-separated, without the
