@@ -1,7 +1,7 @@
-// `spinemark bench`: the peer benchmark's cases (../shared/bench/README.md) run by our engine
-// (train/bench/bench_run.h), printing one JSON object per line with the peer's keys, so that
-// `peer_torch.py` and this command can be compared side by side (bench/compare.sh alternates
-// them in one run). `--device cuda` runs the same cases on the GPU.
+// `spinemark bench`: the cases of the PyTorch peer benchmark run by our engine
+// (train/bench/bench_run.h), printing one JSON object per line with the peer's keys, so that the
+// two can be compared side by side (bench/compare.py alternates them in one run;
+// docs/performance.md). `--device cuda` runs the same cases on the GPU.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 

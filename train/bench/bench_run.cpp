@@ -79,7 +79,7 @@ int64_t forward_macs_count(DsntNet& net, const Case& cs, Device dev) {
   return counting.counters.conv2d_forward_macs.load();
 }
 
-// What every record of one network shares: the peer's keys (../shared/bench/peer_torch.py).
+// What every record of one network shares: the PyTorch peer's keys, by which bench/compare.py pairs records.
 struct ModelBench {
   const Case& cs;
   const BenchOptions& a;

@@ -1,6 +1,6 @@
-// `spinemark bench` as a library call: the peer benchmark's cases (../shared/bench/README.md) run
-// by our engine, each result one JSON record with the peer's keys, so that `peer_torch.py` and
-// our records can be compared side by side (bench/compare.sh alternates them in one run).
+// `spinemark bench` as a library call: the cases of the PyTorch peer benchmark run by our engine,
+// each result one JSON record with the peer's keys, so that the two can be compared side by side
+// (bench/compare.py alternates them in one run; docs/performance.md).
 // Cases: coarse/refine/detect networks (ResNet-18 backbone, output stride 16, DSNT head):
 // infer_bs1, infer_bsN, train_step (forward + Euclidean + JS + backward + Adam); conv3x3 layers;
 // and, on request only, the whole pipeline (pipeline_bench.h). On CUDA the network, inputs and
