@@ -12,6 +12,7 @@
 #include "models/measure/angles.h"
 #include "models/pipeline/pipeline.h"
 #include "tensor/file_io.h"
+#include "pipeline_oracle.h"
 #include "test_support.h"
 #include "train/data/refine_samples.h"
 #include "train/synth/synth.h"
@@ -20,50 +21,8 @@ using namespace sm;
 
 namespace {
 
-// Predictors that answer with the ground truth through the query the pipeline hands them.
-struct Oracle {
-  Schema schema;
-  std::vector<Point2> gt;
-  int64_t refine_channels = 4;
-
-  StageOutput step1(const Tensor& images, const StageQuery& q, const std::vector<Point2>& pts) const {
-    REQUIRE(q.letterbox != nullptr);
-    const int w = int(images.shape()[3]), h = int(images.shape()[2]);
-    StageOutput o;
-    o.n = 1, o.k = int(pts.size());
-    for (const Point2& p : pts) {
-      const Point2 in = letterbox_forward(*q.letterbox, p);
-      o.coords.push_back(dsnt_normalise(in[0], w));
-      o.coords.push_back(dsnt_normalise(in[1], h));
-      o.spread.push_back(1.0);
-    }
-    return o;
-  }
-  StageOutput refine(const Tensor&, const StageQuery& q) const {
-    REQUIRE(q.crops != nullptr);
-    StageOutput o;
-    o.n = int(q.crops->size()), o.k = int(refine_channels);
-    for (size_t r = 0; r < q.crops->size(); ++r) {
-      const CropParams& c = (*q.crops)[r];
-      const auto idx = schema.vertebra_landmarks((*q.vertebrae)[r]);
-      for (int64_t ch = 0; ch < refine_channels; ++ch) {
-        Point2 u{0, 0};
-        if (size_t(ch) < idx.size()) u = refine_crop_from_image(c, (*q.mirrored)[r], gt[size_t(idx[size_t(ch)])]);
-        o.coords.push_back(dsnt_normalise(u[0], c.size));
-        o.coords.push_back(dsnt_normalise(u[1], c.size));
-        o.spread.push_back(1.0);
-      }
-    }
-    return o;
-  }
-};
-
-Pipeline oracle_pipeline(const ModelSpec& spec, std::shared_ptr<Oracle> o) {
-  return Pipeline(
-      spec, [o](const Tensor& t, const StageQuery& q) { return o->step1(t, q, vertebra_centres(o->schema, o->gt)); },
-      [o](const Tensor& t, const StageQuery& q) { return o->step1(t, q, o->gt); },
-      [o](const Tensor& t, const StageQuery& q) { return o->refine(t, q); });
-}
+using test::Oracle;
+using test::oracle_pipeline;
 
 double max_error(const std::vector<Point2>& a, const std::vector<Point2>& b) {
   double m = 0;
@@ -87,14 +46,7 @@ void film_window(Image& film, std::vector<Point2>& pts, int x0, int y0, int w, i
   for (Point2& p : pts) p = {p[0] - x0, p[1] - y0};
 }
 
-ModelSpec spec_tiny(const Schema& schema) {
-  ModelSpec s = model_spec_preset(schema, "small");
-  model_spec_override(s, nlohmann::json::parse(R"({
-    "detect": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [64, 64]},
-    "coarse": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [64, 64]},
-    "refine": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [32, 32]}})"), "test");
-  return s;
-}
+ModelSpec spec_tiny(const Schema& schema) { return test::spec_tiny_pipeline(schema); }
 
 }  // namespace
 
@@ -110,7 +62,7 @@ TEST_CASE("pipeline with ground-truth networks returns the true corners and angl
       std::vector<Point2> gt = s.annotation.points;
       if (variant == 1) film_mirror(film, gt);
       if (variant == 2) film_window(film, gt, 40, 10, 380, 480);
-      auto oracle = std::make_shared<Oracle>(Oracle{schema, gt, spec.refine.net.landmarks});
+      auto oracle = std::make_shared<Oracle>(Oracle{schema, gt, {}, spec.refine.net.landmarks});
       const PipelineResult r = oracle_pipeline(spec, oracle).run(film);
       CHECK(max_error(r.landmarks, gt) < 1e-6);
       CHECK(max_error(r.centres, vertebra_centres(schema, gt)) < 1e-6);
@@ -129,7 +81,7 @@ TEST_CASE("quality flags: a level on the wrong vertebra and a wandering refineme
   const Schema& schema = schema_builtin("lumbar-lateral");
   const ModelSpec spec = model_spec_preset(schema, "small");
   SynthSample s = synth_generate(schema, 12, 0);
-  auto oracle = std::make_shared<Oracle>(Oracle{schema, s.annotation.points, spec.refine.net.landmarks});
+  auto oracle = std::make_shared<Oracle>(Oracle{schema, s.annotation.points, {}, spec.refine.net.landmarks});
   PipelineResult r = oracle_pipeline(spec, oracle).run(s.image);
   REQUIRE(r.flags.empty());
   r.centres[2] = r.centres[1];  // L3's channel on L2: two levels on one vertebra

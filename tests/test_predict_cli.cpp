@@ -13,6 +13,7 @@
 #include "models/pipeline/predict_run.h"
 #include "tensor/check.h"
 #include "tensor/file_io.h"
+#include "predict_fixture.h"
 #include "test_support.h"
 #include "models/image/image_io.h"
 #include "models/pipeline/prediction_overlay.h"
@@ -22,41 +23,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The preset made tiny: 4 channels per stage, one block each, 64-pixel films, 32-pixel crops.
-ModelSpec spec_tiny(const Schema& schema) {
-  ModelSpec spec = model_spec_preset(schema, "small");
-  for (NetSpec* n : {&spec.detect, &spec.coarse, &spec.refine}) {
-    n->net.backbone.widths = {4, 4, 4, 4};
-    n->net.backbone.blocks = {1, 1, 1, 1};
-  }
-  spec.detect.input_width = spec.detect.input_height = 64;
-  spec.coarse.input_width = spec.coarse.input_height = 64;
-  spec.refine.input_width = spec.refine.input_height = 32;
-  return spec;
-}
-
-void film_write(const std::string& path, int w, int h, int k) {
-  Image f(w, h);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) f.at(x, y) = float((x * (k + 1) + y * 3) % 250);
-  image_write_png(path, f);
-}
-
-struct RunResult {
-  int rc = -1;
-  std::string err;  // stderr
-};
-
-// Runs `spinemark <args>` with stdout discarded and stderr captured.
-RunResult spinemark_run(const test::TempDir& dir, const std::string& args) {
-  const std::string err_file = dir.file("stderr.txt");
-  const std::string cmd = std::string(SPINEMARK_BINARY_DIR) + "/spinemark " + args + " >/dev/null 2>" + err_file;
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = file_exists(err_file) ? file_read_all(err_file) : "";
-  return r;
-}
+using test::film_write;
+using test::RunResult;
+using test::spec_tiny;
+using test::spinemark_run;
 
 // The status field of a summary row that starts with `image,` ("" when it does not).
 std::string row_status(const std::string& row, const std::string& image) {

@@ -15,6 +15,7 @@
 #include "tensor/file_io.h"
 #include "tensor/kernels/cpu_kernels_select.h"
 #include "test_support.h"
+#include "training_fixture.h"
 #include "train/data/dataset.h"
 #include "train/eval/eval.h"
 #include "train/run/train_run.h"
@@ -25,28 +26,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-TrainConfig config_tiny(const std::string& data) {
-  TrainConfig c = train_config_from_json(nlohmann::json::parse(R"({
-    "schema": "lumbar-lateral", "preset": "small",
-    "model": {"detect": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [64, 64]},
-              "coarse": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [64, 64]},
-              "refine": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [32, 32]}},
-    "data": {"train": "", "val_fraction": 0.25},
-    "seed": 5, "threads": 2,
-    "stages": {"detect": {"steps": 6, "batch": 2, "validations": 2, "warmup_steps": 2},
-               "coarse": {"steps": 6, "batch": 2, "validations": 2, "warmup_steps": 2},
-               "refine": {"steps": 6, "batch": 4, "validations": 2, "warmup_steps": 2}}})"), "test");
-  c.train_data = data;
-  return c;
-}
-
-std::string synth_folder(const test::TempDir& dir, const std::string& name = "data", int n = 8) {
-  const std::string data = dir.file(name);
-  fs::create_directories(data);
-  const Schema& s = schema_builtin("lumbar-lateral");
-  for (int i = 0; i < n; ++i) synth_write(data, "f" + std::to_string(i), synth_generate(s, 21, uint64_t(i), SynthOptions{192}), s, 16);
-  return data;
-}
+using test::config_tiny;
+using test::synth_folder;
 
 struct Logged {
   std::string text;

@@ -23,6 +23,7 @@
 #include "layers/dsnt.h"
 #include "tensor/file_io.h"
 #include "tensor/safetensors.h"
+#include "pipeline_oracle.h"
 #include "test_support.h"
 #include "train/synth/synth.h"
 
@@ -31,60 +32,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Predictors that answer with given points (step 1: `centres` and `gt`; refinement: `gt`), each
-// heatmap's spread `spread` input pixels.
-struct Oracle {
-  Schema schema;
-  std::vector<Point2> gt, centres;
-  int64_t refine_channels = 4;
-  double spread = 1.0;
-
-  StageOutput step1(const Tensor& images, const StageQuery& q, const std::vector<Point2>& pts) const {
-    const int w = int(images.shape()[3]), h = int(images.shape()[2]);
-    StageOutput o;
-    o.n = 1, o.k = int(pts.size());
-    for (const Point2& p : pts) {
-      const Point2 in = letterbox_forward(*q.letterbox, p);
-      o.coords.push_back(dsnt_normalise(in[0], w));
-      o.coords.push_back(dsnt_normalise(in[1], h));
-      o.spread.push_back(spread);
-    }
-    return o;
-  }
-  StageOutput refine(const Tensor&, const StageQuery& q) const {
-    StageOutput o;
-    o.n = int(q.crops->size()), o.k = int(refine_channels);
-    for (size_t r = 0; r < q.crops->size(); ++r) {
-      const CropParams& c = (*q.crops)[r];
-      const auto idx = schema.vertebra_landmarks((*q.vertebrae)[r]);
-      for (int64_t ch = 0; ch < refine_channels; ++ch) {
-        Point2 u{0, 0};
-        if (size_t(ch) < idx.size()) u = refine_crop_from_image(c, (*q.mirrored)[r], gt[size_t(idx[size_t(ch)])]);
-        o.coords.push_back(dsnt_normalise(u[0], c.size));
-        o.coords.push_back(dsnt_normalise(u[1], c.size));
-        o.spread.push_back(1.0);
-      }
-    }
-    return o;
-  }
-};
-
-Pipeline oracle_pipeline(const ModelSpec& spec, std::shared_ptr<Oracle> o) {
-  if (o->centres.empty()) o->centres = vertebra_centres(spec.schema, o->gt);
-  auto detect = [o](const Tensor& x, const StageQuery& q) { return o->step1(x, q, o->centres); };
-  auto coarse = [o](const Tensor& x, const StageQuery& q) { return o->step1(x, q, o->gt); };
-  auto refine = [o](const Tensor& x, const StageQuery& q) { return o->refine(x, q); };
-  return Pipeline(spec, detect, coarse, refine);
-}
-
-ModelSpec spec_tiny(const Schema& schema) {
-  ModelSpec s = model_spec_preset(schema, "small");
-  model_spec_override(s, nlohmann::json::parse(R"({
-    "detect": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [64, 64]},
-    "coarse": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [64, 64]},
-    "refine": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [32, 32]}})"), "test");
-  return s;
-}
+using test::Oracle;
+using test::oracle_pipeline;
+ModelSpec spec_tiny(const Schema& schema) { return test::spec_tiny_pipeline(schema); }
 
 bool has_prefix(const std::vector<std::string>& v, const std::string& prefix) {
   return std::any_of(v.begin(), v.end(), [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
