@@ -194,6 +194,46 @@ TEST_CASE("eval_compute: known shifts, gross misses and flags") {
   CHECK(j["seconds_per_image"].get<double>() == doctest::Approx(0.018));
 }
 
+TEST_CASE("eval_compute: the film-level verdict against gross misses and angle errors") {
+  test::TempDir dir("report_verdict");
+  Fixture f = fixture_make(dir);
+  EvalResult& r = f.result;
+  // Images 2 and 3 have a gross miss (case above). Image 3 caught, image 2 missed, image 1 a
+  // false alarm, image 0 right.
+  r.images[0].pred.status = "ok", r.images[1].pred.status = "review";
+  r.images[2].pred.status = "ok", r.images[3].pred.status = "rejected";
+  // Image 0's first angle 15° off (a miss of the angle criterion), image 1's 9° off (fine).
+  r.images[0].pred.angles[0] = r.images[0].gt_angles[0] + 15.0;
+  r.images[1].pred.angles[0] = r.images[1].gt_angles[0] - 9.0;
+  eval_compute(r);
+  const VerdictStats& v = r.verdict;
+  CHECK(v.ok == 2);
+  CHECK(v.review == 1);
+  CHECK(v.rejected == 1);
+  CHECK(v.with_miss == 2);
+  CHECK(v.with_miss_caught == 1);
+  CHECK(v.without_miss == 2);
+  CHECK(v.without_miss_marked == 1);
+  // Angle criterion: image 0 off (not caught); images 2 and 3 as their moved corners make them.
+  int off = 0, off_caught = 0, fine_marked = 0;
+  for (const EvalImage& im : r.images) {
+    bool o = false;
+    for (size_t k = 0; k < im.gt_angles.size(); ++k) o = o || std::fabs(im.pred.angles[k] - im.gt_angles[k]) > 10.0;
+    const bool marked = im.pred.status != "ok";
+    off += o, off_caught += o && marked, fine_marked += !o && marked;
+  }
+  CHECK(off >= 1);
+  CHECK(v.angle_off == off);
+  CHECK(v.angle_off_caught == off_caught);
+  CHECK(v.angle_fine == 4 - off);
+  CHECK(v.angle_fine_marked == fine_marked);
+  const nlohmann::json j = r.to_json();
+  CHECK(j["verdict"]["gross_miss_catch_rate"].get<double>() == doctest::Approx(0.5));
+  CHECK(j["verdict"]["gross_miss_false_alarm_rate"].get<double>() == doctest::Approx(0.5));
+  CHECK(j["per_image"][3]["status"] == "rejected");
+  CHECK(eval_headline(r).find("verdict: 2 ok, 1 review, 1 rejected; films with a gross miss marked: 1 of 2") != std::string::npos);
+}
+
 TEST_CASE("eval_write: metrics, predictions and a self-contained report that Chromium renders") {
   test::TempDir dir("report_write");
   Fixture f = fixture_make(dir);

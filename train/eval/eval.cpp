@@ -68,6 +68,42 @@ nlohmann::json gross_json(const GrossMissStats& g) {
           {"flag_precision", flagged ? num_json(double(g.misses_flagged) / flagged) : nlohmann::json(nullptr)}};
 }
 
+// Counts and rates of the verdict against the films' real errors (null where a group is empty).
+nlohmann::json verdict_json(const VerdictStats& v) {
+  auto rate = [](int a, int b) { return b ? num_json(double(a) / b) : nlohmann::json(nullptr); };
+  return {{"ok", v.ok}, {"review", v.review}, {"rejected", v.rejected},
+          {"films_with_gross_miss", v.with_miss}, {"gross_miss_films_caught", v.with_miss_caught},
+          {"gross_miss_catch_rate", rate(v.with_miss_caught, v.with_miss)},
+          {"films_without_gross_miss", v.without_miss}, {"films_without_gross_miss_marked", v.without_miss_marked},
+          {"gross_miss_false_alarm_rate", rate(v.without_miss_marked, v.without_miss)},
+          {"angle_error_threshold_deg", kVerdictAngleErrorDeg},
+          {"films_with_angle_error", v.angle_off}, {"angle_error_films_caught", v.angle_off_caught},
+          {"angle_error_catch_rate", rate(v.angle_off_caught, v.angle_off)},
+          {"films_without_angle_error", v.angle_fine}, {"films_without_angle_error_marked", v.angle_fine_marked},
+          {"angle_error_false_alarm_rate", rate(v.angle_fine_marked, v.angle_fine)}};
+}
+
+// One film into the verdict's tally: its status against its gross misses and its largest
+// angle error. An angle the ground truth does not define is left out; one the prediction cannot
+// give (or a rejected film's) counts as off.
+void verdict_count(VerdictStats& v, const Schema& s, const EvalImage& im, int gross_misses) {
+  const std::string& status = im.pred.status;
+  const bool marked = status == "review" || status == "rejected";
+  v.ok += status == "ok", v.review += status == "review", v.rejected += status == "rejected";
+  if (gross_misses > 0) v.with_miss++, v.with_miss_caught += marked;
+  else v.without_miss++, v.without_miss_marked += marked;
+  bool off = false, any = false;
+  for (size_t k = 0; k < s.angles.size() && k < im.gt_angles.size(); ++k) {
+    if (!std::isfinite(im.gt_angles[k])) continue;
+    any = true;
+    const double pred = k < im.pred.angles.size() ? im.pred.angles[k] : NAN;
+    off = off || !(std::fabs(pred - im.gt_angles[k]) <= kVerdictAngleErrorDeg);
+  }
+  if (!any) return;
+  if (off) v.angle_off++, v.angle_off_caught += marked;
+  else v.angle_fine++, v.angle_fine_marked += marked;
+}
+
 }  // namespace
 
 std::vector<int> eval_gross_misses(const Schema& schema, const EvalImage& im) {
@@ -106,6 +142,7 @@ void eval_compute(EvalResult& r) {
   const size_t A = s.angles.size();
   std::vector<MetricsSample> step1, final;
   r.gross = GrossMissStats{};
+  r.verdict = VerdictStats{};
   for (const EvalImage& im : r.images) {
     step1.push_back(sample_make(im, im.pred.step1, im.pred.step1_angles, A));
     final.push_back(sample_make(im, im.pred.landmarks, im.pred.angles, A));
@@ -123,6 +160,7 @@ void eval_compute(EvalResult& r) {
       }
     }
     r.gross.images_with_miss += image_misses > 0;
+    verdict_count(r.verdict, s, im, image_misses);
   }
   r.step1 = metrics_compute(s, step1);
   r.final = metrics_compute(s, final);
@@ -136,6 +174,7 @@ nlohmann::json EvalResult::to_json() const {
   j["step1"] = metrics_to_json(schema, step1);
   j["final"] = metrics_to_json(schema, final);
   j["gross_misses"] = gross_json(gross);
+  j["verdict"] = verdict_json(verdict);
   j["skipped"] = nlohmann::json::array();
   for (const EvalSkip& k : skipped) j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
   j["per_image"] = nlohmann::json::array();
@@ -145,6 +184,7 @@ nlohmann::json EvalResult::to_json() const {
                           {"mean_px_error_step1", num_json(e.mean_px_step1)},
                           {"mean_px_error", num_json(e.mean_px_final)},
                           {"gross_misses", e.gross_misses},
+                          {"status", im.pred.status},
                           {"flags", im.pred.flags}};
     // signed, predicted − ground truth, degrees
     row["angle_error_step1_deg"] = nlohmann::json::object();

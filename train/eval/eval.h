@@ -33,6 +33,20 @@ struct GrossMissStats {
   int images_with_miss = 0;
 };
 
+// How well the film-level verdict (docs/pipeline.md "Verdict") separates the films a reader must
+// look at from the others. A film "needs review" when it has a gross miss (above), or, for the
+// angle criterion, any angle off by more than kVerdictAngleErrorDeg (step 1 + 2; for AASCE, the
+// Cobb angles). It is "caught" when its status is review or rejected; a film that needs nothing
+// and is marked anyway is a false alarm.
+inline constexpr double kVerdictAngleErrorDeg = 10.0;
+struct VerdictStats {
+  int ok = 0, review = 0, rejected = 0;
+  int with_miss = 0, with_miss_caught = 0;            // films with a gross miss; of those, marked
+  int without_miss = 0, without_miss_marked = 0;      // the others; of those, marked (false alarms)
+  int angle_off = 0, angle_off_caught = 0;            // films with an angle error > 10°; marked
+  int angle_fine = 0, angle_fine_marked = 0;          // films with every angle within 10°; marked
+};
+
 // A dataset entry that was not evaluated: its source (annotation file or manifest line) and why
 // (an unreadable film, an unresolvable link, ...). Named in metrics.json and the report.
 struct EvalSkip {
@@ -45,8 +59,9 @@ struct EvalResult {
   std::vector<EvalSkip> skipped;  // entries left out; the metrics cover `images` only
   MetricsReport step1, final;  // metrics_compute over step1 / landmarks
   GrossMissStats gross;
+  VerdictStats verdict;
   double seconds_per_image = 0;  // mean pipeline time
-  nlohmann::json to_json() const;  // {"step1": metrics_to_json, "final": ..., "gross_misses": {...}, "skipped": [...], ...}
+  nlohmann::json to_json() const;  // {"step1": metrics_to_json, "final": ..., "gross_misses": {...}, "verdict": {...}, "skipped": [...], ...}
 };
 
 // One image's summary (to_json's per-image rows and the report): mean Euclidean error over the

@@ -87,6 +87,20 @@ void headline_write(std::ostringstream& os, const EvalResult& r) {
   card(std::to_string(g.good_flagged), "flagged landmarks that were not misses");
   card(number_format(1000.0 * r.seconds_per_image, 1) + " ms", "pipeline time per image");
   os << "</div>";
+  // The film-level verdict against the films' real errors (docs/pipeline.md, "Verdict").
+  const VerdictStats& v = r.verdict;
+  auto share = [](int a, int b) { return b ? pct(double(a) / b) : std::string("–"); };
+  os << "<div class=\"cards\">";
+  card(std::to_string(v.ok) + " / " + std::to_string(v.review) + " / " + std::to_string(v.rejected), "verdict: ok / review / rejected");
+  card(share(v.with_miss_caught, v.with_miss), "films with a gross miss marked review or rejected (" +
+                                                   std::to_string(v.with_miss_caught) + " of " + std::to_string(v.with_miss) + ")");
+  card(share(v.without_miss_marked, v.without_miss), "false alarms: other films marked (" +
+                                                         std::to_string(v.without_miss_marked) + " of " + std::to_string(v.without_miss) + ")");
+  card(share(v.angle_off_caught, v.angle_off), "films with an angle off by > " + number_format(kVerdictAngleErrorDeg, 0) +
+                                                   "° marked (" + std::to_string(v.angle_off_caught) + " of " + std::to_string(v.angle_off) + ")");
+  card(share(v.angle_fine_marked, v.angle_fine), "films with every angle within " + number_format(kVerdictAngleErrorDeg, 0) +
+                                                     "° marked (" + std::to_string(v.angle_fine_marked) + " of " + std::to_string(v.angle_fine) + ")");
+  os << "</div>";
 }
 
 // Values of angle k over the images (NaN where an image lacks it).
