@@ -343,6 +343,13 @@ TEST_CASE("predict: an output folder that cannot be written is refused before an
   ::chmod(out.c_str(), 0555);
   // root ignores permissions: run the program as nobody then (the folder stays root's).
   const std::string prefix = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  if (!prefix.empty() && spinemark_run(fx.dir, "version", prefix).rc != 0) {
+    // The checkout lies where nobody may not go (e.g. under /root): the program cannot run as
+    // nobody, and as root the folder would be writable. Nothing to test here.
+    MESSAGE("skipped: the spinemark program cannot be run as user nobody from this checkout");
+    ::chmod(out.c_str(), 0755);
+    return;
+  }
   const RunResult r = spinemark_run(fx.dir, fx.predict_args(out), prefix);
   INFO("stderr: " << r.err);
   CHECK(r.rc != 0);
