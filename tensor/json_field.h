@@ -75,4 +75,15 @@ T json_field_required(const nlohmann::json& j, const std::string& key, const std
   return json_field_detail::convert<T>(j[key], where + ": '" + key + "'");
 }
 
+// Refuses a key of the object `j` that is not in `known` (a misspelt "refine_pases" must not fall
+// back silently to a default), naming it: "<where>: unknown key '<key>'".
+inline void json_keys_check(const nlohmann::json& j, const std::vector<std::string>& known, const std::string& where) {
+  SM_CHECK(j.is_object(), where << ": must be a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    bool ok = false;
+    for (const std::string& k : known) ok = ok || k == key;
+    SM_CHECK(ok, where << ": unknown key '" << key << "'");
+  }
+}
+
 }  // namespace sm

@@ -178,6 +178,7 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"data": {"train": "x"}, "stages": [1, 2]})", "cfg.json: stages: must be a JSON object");
   fails(R"({"data": {"train": "x"}, "augment": {"geometric": 1}})", "cfg.json: augment: 'geometric' must be true or false");
   fails(R"({"data": {"train": "x"}, "jitter": 3})", "cfg.json: jitter: refinement jitter: must be a JSON object");
+  fails(R"({"data": {"train": "x"}, "jitter": {"widden": 2}})", "cfg.json: jitter: refinement jitter: unknown key 'widden'");
   // A step count without a budget trains exactly those steps (no wall-clock stop).
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);

@@ -118,9 +118,9 @@ void model_json_check_keys(const nlohmann::json& j, const std::string& source) {
            source << ": no '" << kWeightsKey << "': this model folder was written before model.json was bound to its "
                   << "weights (or by another tool); re-save it with this version of spinemark (spine_model_save) "
                   << "so that its weights are hashed, then load it again");
-  for (const auto& [key, value] : j.items())
-    SM_CHECK(key == kWeightsKey || std::find(top.begin(), top.end(), key) != top.end(),
-             source << ": unknown key '" << key << "'");
+  std::vector<std::string> known = top;
+  known.push_back(kWeightsKey);
+  json_keys_check(j, known, source);
   for (const auto& key : top) SM_CHECK(j.contains(key), source << ": '" << key << "' is missing");
   const auto exactly = [&](const char* what, const std::vector<std::string>& keys) {
     const nlohmann::json& o = j[what];

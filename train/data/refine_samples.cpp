@@ -49,6 +49,7 @@ nlohmann::json refine_jitter_to_json(const RefineJitter& j) {
 RefineJitter refine_jitter_from_json(const nlohmann::json& j, const std::string& source) {
   RefineJitter r;
   const std::string where = source + ": refinement jitter";
+  if (!j.is_null()) json_keys_check(j, {"widen", "centre_frac", "angle_deg", "scale_log", "max_centre_frac", "measured"}, where);
   r.widen = json_field(j, "widen", r.widen, where);
   r.centre_frac = json_field(j, "centre_frac", r.centre_frac, where);
   r.angle_deg = json_field(j, "angle_deg", r.angle_deg, where);

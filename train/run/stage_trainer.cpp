@@ -86,9 +86,10 @@ StageOptions stage_options_from_json(const nlohmann::json& j, const StageOptions
   StageOptions o = d;
   if (j.is_null()) return o;
   SM_CHECK(j.is_object(), where << ": must be a JSON object");
-  const nlohmann::json known = stage_options_to_json(d);
-  for (const auto& [key, value] : j.items())
-    SM_CHECK(known.contains(key) || key == "comment", where << ": unknown key '" << key << "'");
+  std::vector<std::string> known{"comment"};
+  const nlohmann::json defaults = stage_options_to_json(d);  // named: items() of a temporary would dangle
+  for (const auto& [key, value] : defaults.items()) known.push_back(key);
+  json_keys_check(j, known, where);
   o.batch = json_field(j, "batch", o.batch, where);
   o.steps = json_field(j, "steps", o.steps, where);
   // A stage given a step count and no budget trains exactly those steps, whatever the clock.

@@ -21,8 +21,10 @@ nlohmann::json augment_options_to_json(const AugmentOptions& o) {
 AugmentOptions augment_options_from_json(const nlohmann::json& j, const AugmentOptions& d, const std::string& where) {
   if (j.is_null()) return d;
   SM_CHECK(j.is_object(), where << ": must be a JSON object");
-  const nlohmann::json known = augment_options_to_json(d);
-  for (const auto& [key, value] : j.items()) SM_CHECK(known.contains(key), where << ": unknown key '" << key << "'");
+  std::vector<std::string> known;
+  const nlohmann::json defaults = augment_options_to_json(d);  // named: items() of a temporary would dangle
+  for (const auto& [key, value] : defaults.items()) known.push_back(key);
+  json_keys_check(j, known, where);
   AugmentOptions o;
   o.rotate_deg = json_field(j, "rotate_deg", d.rotate_deg, where);
   o.scale_min = json_field(j, "scale_min", d.scale_min, where), o.scale_max = json_field(j, "scale_max", d.scale_max, where);
@@ -59,11 +61,9 @@ TrainConfig train_config_default(const std::string& preset) {
 
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
   SM_CHECK(j.is_object(), source << ": a run config must be a JSON object");
-  for (const auto& [key, value] : j.items())
-    SM_CHECK(key == "schema" || key == "preset" || key == "model" || key == "data" || key == "seed" || key == "threads" ||
-                 key == "cpu_kernels" ||
-                 key == "stages" || key == "augment" || key == "refine_intensity" || key == "jitter" || key == "comment",
-             source << ": unknown key '" << key << "'");
+  json_keys_check(j, {"schema", "preset", "model", "data", "seed", "threads", "cpu_kernels", "stages", "augment",
+                      "refine_intensity", "jitter", "comment"},
+                  source);
   TrainConfig c = train_config_default(json_field<std::string>(j, "preset", "small", source));
   c.schema = json_field(j, "schema", c.schema, source);
   c.model = json_field(j, "model", c.model, source);
