@@ -1,6 +1,8 @@
 // PCG32 and the portable uniform/normal transforms (see rng.h).
 #include "tensor/rng.h"
 
+#include <cstdio>
+
 #include <cmath>
 
 namespace sm {
@@ -19,6 +21,12 @@ uint64_t hash_string(const std::string& s) {
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+std::string hash_string_hex(const std::string& s) {
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash_string(s)));
+  return text;
 }
 
 Rng::Rng(uint64_t seed, uint64_t stream) {

@@ -42,6 +42,7 @@ class Rng {
 
 uint64_t hash_mix(uint64_t x);  // splitmix64 finaliser
 uint64_t hash_string(const std::string& s);  // FNV-1a 64
+std::string hash_string_hex(const std::string& s);  // hash_string as 16 lowercase hex digits
 // ln(x) for x > 0 from + - * / and frexp/ldexp only: identical on every platform.
 double portable_log(double x);
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "models/image/image.h"
 
@@ -53,8 +54,10 @@ struct PngWriteOptions {
 // Writes a grayscale PNG atomically (temporary file + rename). Values outside the window clip.
 void image_write_png(const std::string& path, const Image& image, const PngWriteOptions& options = {});
 // Encodes to PNG bytes in memory (8- or 16-bit grayscale, or 8-bit RGB when channels == 3).
-// `samples` holds width*height*channels values, 16-bit ones as native uint16_t.
-std::string png_encode(const void* samples, int width, int height, int channels, int bits);
+// `samples` holds width*height*channels values, 16-bit ones as native uint16_t. Each `text`
+// pair (keyword, Latin-1 text) becomes a tEXt chunk right after IHDR (e.g. "Software").
+std::string png_encode(const void* samples, int width, int height, int channels, int bits,
+                       const std::vector<std::pair<std::string, std::string>>& text = {});
 
 // ---- DICOM (models/image/dicom_io.cpp) ------------------------------------------------------------
 Image dicom_read(const std::string& path, const ImageReadOptions& options);

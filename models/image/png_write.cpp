@@ -75,7 +75,8 @@ std::vector<uint8_t> png_scanlines_filter(const uint8_t* raw, int width, int hei
 
 }  // namespace
 
-std::string png_encode(const void* samples, int width, int height, int channels, int bits) {
+std::string png_encode(const void* samples, int width, int height, int channels, int bits,
+                       const std::vector<std::pair<std::string, std::string>>& text) {
   SM_CHECK(width > 0 && height > 0, "png_encode: empty image " << width << "x" << height);
   SM_CHECK((channels == 1 && (bits == 8 || bits == 16)) || (channels == 3 && bits == 8),
            "png_encode: unsupported channels/bits " << channels << "/" << bits);
@@ -105,6 +106,12 @@ std::string png_encode(const void* samples, int width, int height, int channels,
   ihdr[9] = channels == 3 ? 2 : 0;  // colour type: truecolour or grayscale
   ihdr[10] = ihdr[11] = ihdr[12] = 0;  // deflate, adaptive filtering, no interlace
   png_chunk_put(out, "IHDR", ihdr, 13);
+  for (const auto& [keyword, value] : text) {  // keyword, a zero byte, the text (PNG spec 11.3.4.3)
+    SM_CHECK(!keyword.empty() && keyword.size() < 80 && keyword.find('\0') == std::string::npos,
+             "png_encode: a tEXt keyword has 1 to 79 characters, got '" << keyword << "'");
+    const std::string data = keyword + '\0' + value;
+    png_chunk_put(out, "tEXt", reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  }
   png_chunk_put(out, "IDAT", z, size_t(zlen));
   std::free(z);
   png_chunk_put(out, "IEND", nullptr, 0);

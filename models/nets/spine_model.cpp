@@ -11,6 +11,7 @@
 #include "tensor/check.h"
 #include "tensor/file_io.h"
 #include "tensor/json_field.h"
+#include "tensor/rng.h"
 #include "tensor/safetensors.h"
 
 namespace sm {
@@ -95,16 +96,10 @@ void spec_validate(const ModelSpec& s, const std::string& source) {
 
 // ---- binding model.json to its weights, and load-time checks (docs/reliability.md) ----------
 
-// FNV-1a, 64 bits (Fowler, Noll, Vo): h = 14695981039346656037; for each byte b:
-// h = (h XOR b) × 1099511628211 mod 2^64. Not cryptographic: it detects a weights file swapped
-// for another or changed after model.json was written (accident, not attack). As 16 hex digits.
-std::string fnv1a64_hex(const std::string& bytes) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
-  char text[17];
-  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(h));
-  return text;
-}
+// FNV-1a, 64 bits (Fowler, Noll, Vo; tensor/rng.h hash_string): h = 14695981039346656037; for
+// each byte b: h = (h XOR b) × 1099511628211 mod 2^64. Not cryptographic: it detects a weights
+// file swapped for another or changed after model.json was written (accident, not attack).
+std::string fnv1a64_hex(const std::string& bytes) { return hash_string_hex(bytes); }
 
 constexpr const char* kWeightsKey = "weights_fnv1a64";  // {"detect": hex, "coarse": hex, "refine": hex}
 

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -25,6 +24,7 @@
 #include "tensor/check.h"
 #include "tensor/device_backend.h"
 #include "tensor/file_io.h"
+#include "tensor/rng.h"
 #include "tensor/stopwatch.h"
 
 namespace fs = std::filesystem;
@@ -80,7 +80,7 @@ class OutputLock {
     }
     char pid[16];
     const int len = std::snprintf(pid, sizeof(pid), "%10d\n", int(::getpid()));
-    if (::pwrite(fd_, pid, size_t(len), 0) != len) {}  // the pid is for messages only
+    (void)!::pwrite(fd_, pid, size_t(len), 0);  // the pid is for messages only: a failure is harmless
   }
   OutputLock(OutputLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
   OutputLock& operator=(OutputLock&& other) noexcept {
@@ -165,22 +165,7 @@ OutputLocks output_prepare(const PredictOptions& o, const std::vector<Job>& jobs
 // An overlay PNG carrying predict's mark: a tEXt chunk "Software" = "spinemark predict" right
 // after the header, so that a later run knows the file as its own.
 std::string overlay_png_marked(const RgbImage& canvas) {
-  std::string png = png_encode(canvas.rgb.data(), canvas.width, canvas.height, 3, 8);
-  SM_CHECK(png.size() > 33 && png.compare(12, 4, "IHDR") == 0, "overlay PNG: unexpected encoder output");
-  const std::string data = std::string("tEXtSoftware") + '\0' + kPredictWrittenBy;  // type + keyword + text
-  uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char c : data) {
-    crc ^= c;
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-  }
-  crc ^= 0xFFFFFFFFu;
-  const uint32_t length = uint32_t(data.size() - 4);
-  std::string chunk;
-  for (uint32_t v : {length}) for (int s = 24; s >= 0; s -= 8) chunk += char((v >> s) & 0xFF);
-  chunk += data;
-  for (int s = 24; s >= 0; s -= 8) chunk += char((crc >> s) & 0xFF);
-  png.insert(33, chunk);  // 8-byte signature + 25-byte IHDR chunk
-  return png;
+  return png_encode(canvas.rgb.data(), canvas.width, canvas.height, 3, 8, {{"Software", kPredictWrittenBy}});
 }
 
 // What identifies an input in its prediction: the resolved absolute path (escaped when it is not
@@ -317,23 +302,7 @@ std::string predict_error_text(const std::string& image, const std::string& reas
 }
 
 std::string predict_model_id(const std::string& model_dir) {
-  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64, streamed
-  const auto feed = [&h](const char* data, size_t n) {
-    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 0x100000001b3ull;
-  };
-  for (const std::string& file : {std::string(kModelJson), spine_model_weights_file("detect"),
-                                  spine_model_weights_file("coarse"), spine_model_weights_file("refine")}) {
-    const std::string path = (fs::path(model_dir) / file).string();
-    std::ifstream in(path, std::ios::binary);
-    SM_CHECK(in.good(), path << ": cannot read the model file");
-    feed(file.c_str(), file.size() + 1);
-    std::vector<char> buf(1 << 20);
-    while (in.read(buf.data(), std::streamsize(buf.size())) || in.gcount() > 0) feed(buf.data(), size_t(in.gcount()));
-    SM_CHECK(!in.bad(), path << ": read error");
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
-  return hex;
+  return hash_string_hex(file_read_all((fs::path(model_dir) / kModelJson).string()));
 }
 
 PredictRunResult predict_run(const PredictOptions& o, const PredictProgressCallback& on_progress) {

@@ -58,8 +58,9 @@ std::string predict_error_text(const std::string& image, const std::string& reas
 // The value of "written_by" in every prediction file: the mark by which predict recognises its own
 // outputs (and refuses to write over anything else).
 constexpr const char* kPredictWrittenBy = "spinemark predict";
-// The identity of a model folder recorded in its predictions: FNV-1a 64 over model.json and the
-// three weight files (names and bytes), as 16 hexadecimal digits.
+// The identity of a model folder recorded in its predictions: FNV-1a 64 of its model.json, as 16
+// hexadecimal digits. model.json records the FNV-1a of each weights file, which loading checks,
+// so the id covers the weights without reading them a second time.
 std::string predict_model_id(const std::string& model_dir);
 
 }  // namespace sm
