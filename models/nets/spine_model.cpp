@@ -115,6 +115,7 @@ void model_json_check_keys(const nlohmann::json& j, const std::string& source) {
                   << "so that its weights are hashed, then load it again");
   std::vector<std::string> known = top;
   known.push_back(kWeightsKey);
+  known.push_back("level_prior");  // optional: models trained before issue 19 have none
   json_keys_check(j, known, source);
   for (const auto& key : top) SM_CHECK(j.contains(key), source << ": '" << key << "' is missing");
   const auto exactly = [&](const char* what, const std::vector<std::string>& keys) {
@@ -188,7 +189,7 @@ ModelSpec model_spec_preset(const Schema& schema, const std::string& preset) {
 }
 
 nlohmann::json model_spec_to_json(const ModelSpec& s) {
-  return {{"format", kFormat},
+  nlohmann::json j = {{"format", kFormat},
           {"format_version", kFormatVersion},
           {"schema", schema_to_json(s.schema)},
           {"preset", s.preset},
@@ -201,6 +202,8 @@ nlohmann::json model_spec_to_json(const ModelSpec& s) {
           {"normalisation", s.normalisation},
           {"flags", {{"refine_shift", s.flag_refine_shift}}},
           {"provenance", s.provenance}};
+  if (!s.level_prior.empty()) j["level_prior"] = level_prior_to_json(s.level_prior);
+  return j;
 }
 
 ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& source) {
@@ -230,6 +233,8 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& sourc
   const nlohmann::json flags = json_field(j, "flags", nlohmann::json::object(), source);
   s.flag_refine_shift = json_field(flags, "refine_shift", s.flag_refine_shift, source + ": flags");
   s.provenance = json_field(j, "provenance", nlohmann::json::object(), source);
+  if (j.contains("level_prior"))
+    s.level_prior = level_prior_from_json(j["level_prior"], s.schema.vertebra_count(), source + ": level_prior");
   spec_validate(s, source);
   return s;
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "models/geometry/level_chain.h"
 #include "models/geometry/schema.h"
 #include "models/nets/dsnt_net.h"
 
@@ -42,6 +43,10 @@ struct ModelSpec {
   std::string normalisation = "standardise";  // per-image (x − mean)/std, the only one today
   // Quality-flag thresholds (pipeline.h).
   double flag_refine_shift = 0.5;    // refined corner moved more than this × vertebra size
+  // The prior on consecutive level steps, fitted on the training annotations (level_chain.h):
+  // with it, step 1 decodes the levels jointly in anatomical order; without it (models trained
+  // before it existed) each level is its detection heatmap's mean, as before.
+  LevelPrior level_prior;
   nlohmann::json provenance = nlohmann::json::object();  // git revision, build, run that trained it
 };
 

@@ -8,6 +8,7 @@
 
 #include "layers/dsnt.h"
 #include "models/measure/angles.h"
+#include "models/pipeline/pipeline_levels.h"
 #include "tensor/check.h"
 #include "tensor/stopwatch.h"
 
@@ -38,9 +39,10 @@ struct Step1Input {
   Tensor images;  // (1, 1, height, width)
 };
 
-// Step-1 stage: letterbox, predict, map back to image pixels.
+// Step-1 stage: letterbox, predict, map back to image pixels (the heatmaps' modes too, when
+// the predictor gives them and `modes` is wanted).
 void step1_stage(const Image& film, const NetSpec& net, const StagePredictor& predict, std::vector<Point2>& points,
-                 std::vector<double>& spread, Step1Input& input) {
+                 std::vector<double>& spread, Step1Input& input, std::vector<std::vector<LevelCandidate>>* modes = nullptr) {
   const Letterbox lb = letterbox_fit(film.width, film.height, net.input_width, net.input_height);
   StageQuery q;
   q.letterbox = &lb;
@@ -57,6 +59,14 @@ void step1_stage(const Image& film, const NetSpec& net, const StagePredictor& pr
     points[size_t(c)] = letterbox_inverse(lb, in);
     spread[size_t(c)] = o.spread[size_t(c)] / lb.scale;
   }
+  if (!modes) return;
+  modes->assign(size_t(o.k), {});
+  if (o.peaks.size() != size_t(o.k)) return;
+  for (int c = 0; c < o.k; ++c)
+    for (const HeatmapPeak& pk : o.peaks[size_t(c)]) {
+      const Point2 in{dsnt_denormalise(pk.x, net.input_width), dsnt_denormalise(pk.y, net.input_height)};
+      (*modes)[size_t(c)].push_back({letterbox_inverse(lb, in), pk.mass});
+    }
 }
 
 }  // namespace
@@ -78,6 +88,12 @@ StagePredictor stage_predictor_from_net(std::shared_ptr<DsntNet> net, Device dev
     const double stride = double(images.shape()[3]) / double(out.heatmaps.value().shape()[3]);
     o.spread.resize(size_t(spread.numel()));
     for (size_t k = 0; k < o.spread.size(); ++k) o.spread[k] = double(spread.f32()[k]) * stride;
+    // The modes in the coordinates' normalisation: heatmap cell j's centre is (2j + 1)/W − 1.
+    const Tensor& maps = out.heatmaps.value();
+    const int64_t hh = maps.shape()[2], hw = maps.shape()[3];
+    o.peaks = heatmap_peaks(maps);
+    for (auto& channel : o.peaks)
+      for (HeatmapPeak& pk : channel) pk.x = dsnt_normalise(pk.x, hw), pk.y = dsnt_normalise(pk.y, hh);
     return o;
   };
 }
@@ -164,10 +180,13 @@ PipelineResult Pipeline::run_step1(const Image& film) const {
   r.film_signal = film_signal(film);
   Stopwatch clock;
   Step1Input input;
-  step1_stage(film, spec_.detect, detect_, r.centres, r.centre_spread_px, input);
+  std::vector<std::vector<LevelCandidate>> modes;
+  step1_stage(film, spec_.detect, detect_, r.centres, r.centre_spread_px, input, &modes);
+  levels_decode(spec_, modes, r);  // one ordered chain of levels (pipeline_levels.h)
   r.timings_ms.push_back({"detect", clock.ms()});
   clock.restart();
   step1_stage(film, spec_.coarse, coarse_, r.step1, r.step1_spread_px, input);
+  coarse_reanchor(spec_, r);
   r.timings_ms.push_back({"coarse", clock.ms()});
   r.landmarks = r.step1;
   r.spread_px = r.step1_spread_px;
@@ -189,14 +208,15 @@ PipelineResult Pipeline::run_step1(const Image& film) const {
 // refinement network's, mapped back through mirror and crop transform. With several variants
 // (side scale, angle offset) every vertebra is cropped once per variant and the corners are
 // averaged in film pixels: the variants' errors are partly independent, so the mean is steadier.
-void Pipeline::refine_pass(const Image& film, PipelineResult& r, const std::vector<std::array<double, 2>>& variants) const {
+void Pipeline::refine_pass(const Image& film, PipelineResult& r, const std::vector<std::array<double, 2>>& variants,
+                           const std::vector<bool>* only) const {
   const Schema& s = spec_.schema;
   std::vector<Image> crops;
   std::vector<CropParams> params;
   std::vector<bool> mirrored;
   std::vector<int> vertebrae;
   for (int v = 0; v < s.vertebra_count(); ++v) {
-    if (r.crops[size_t(v)].size <= 0) continue;
+    if (r.crops[size_t(v)].size <= 0 || (only && !(*only)[size_t(v)])) continue;
     for (const auto& [scale, dangle] : variants) {
       CropParams c = r.crops[size_t(v)];
       c.side *= scale;
@@ -241,13 +261,16 @@ void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
       spec_.refine_variants > 1 ? std::vector<std::array<double, 2>>{{1.0, 0.0}, {1.1, 0.0}, {0.9, 0.0}, {1.0, 3.0}, {1.0, -3.0}}
                                 : one;
   const std::vector<std::array<double, 2>> last_used(last.begin(), last.begin() + std::min<size_t>(last.size(), size_t(spec_.refine_variants)));
+  const std::vector<CropParams> step1_crops = r.crops;
   refine_pass(film, r, spec_.refine_passes == 1 ? last_used : one);
   // Further passes re-centre each crop on the refined vertebra (centre, angle and size from its
   // refined corners): the refinement network is most precise on a well-placed crop, which the
-  // first pass's crop from step 1 is not always (our choice; docs/pipeline.md).
+  // first pass's crop from step 1 is not always (our choice; docs/pipeline.md). A quad that is
+  // no single vertebra is not re-cut from: its crop stays, so one bad answer does not compound.
   for (int pass = 1; pass < spec_.refine_passes; ++pass) {
+    const std::vector<std::string> bad = quads_check(spec_, r, r.landmarks);
     for (int v = 0; v < s.vertebra_count(); ++v) {
-      if (r.crops[size_t(v)].size <= 0) continue;
+      if (r.crops[size_t(v)].size <= 0 || !bad[size_t(v)].empty()) continue;
       try {
         r.crops[size_t(v)] = crop_params_from_vertebra(s, r.landmarks, v, spec_.refine.input_width, spec_.crop_margin);
       } catch (const Error&) {
@@ -256,6 +279,33 @@ void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
     }
     refine_pass(film, r, pass + 1 == spec_.refine_passes ? last_used : one);
   }
+  // One vertebra per quadrilateral (issue 19 §2): a failing quad is refined once more from its
+  // step-1 crop, 10 % wider (another view of the same vertebra); failing again, it falls back to
+  // its step-1 corners and is flagged.
+  r.quad_check = quads_check(spec_, r, r.landmarks);
+  std::vector<bool> retry(size_t(s.vertebra_count()), false);
+  bool any = false;
+  for (int v = 0; v < s.vertebra_count(); ++v)
+    if (!r.quad_check[size_t(v)].empty() && step1_crops[size_t(v)].size > 0) {
+      retry[size_t(v)] = any = true;
+      r.crops[size_t(v)] = step1_crops[size_t(v)];
+      r.crops[size_t(v)].side *= 1.1;
+    }
+  if (any) {
+    refine_pass(film, r, one, &retry);
+    const std::vector<std::string> again = quads_check(spec_, r, r.landmarks);
+    for (int v = 0; v < s.vertebra_count(); ++v) {
+      if (!retry[size_t(v)]) continue;
+      if (again[size_t(v)].empty()) {
+        r.quad_check[size_t(v)].clear();
+        continue;
+      }
+      for (int i : s.vertebra_landmarks(v)) r.landmarks[size_t(i)] = r.step1[size_t(i)], r.spread_px[size_t(i)] = r.step1_spread_px[size_t(i)];
+    }
+  }
+  for (int v = 0; v < s.vertebra_count(); ++v)  // no refinement at all (no crop): also step 1
+    if (!r.quad_check[size_t(v)].empty() && step1_crops[size_t(v)].size <= 0)
+      for (int i : s.vertebra_landmarks(v)) r.landmarks[size_t(i)] = r.step1[size_t(i)], r.spread_px[size_t(i)] = r.step1_spread_px[size_t(i)];
   r.timings_ms.push_back({"refine", clock.ms()});
   r.angles = angles_compute(s, r.landmarks, film.height, film.pixel_spacing_mm);
   pipeline_flags(spec_, r);

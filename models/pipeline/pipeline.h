@@ -15,7 +15,9 @@
 
 #include "models/geometry/crop.h"
 #include "models/geometry/letterbox.h"
+#include "models/geometry/level_chain.h"
 #include "models/nets/spine_model.h"
+#include "layers/heatmap_peaks.h"
 #include "tensor/tensor.h"
 
 namespace sm {
@@ -28,6 +30,10 @@ struct StageOutput {
   int n = 0, k = 0;
   std::vector<double> coords;  // (n, k, 2)
   std::vector<double> spread;  // (n, k)
+  // Optional: the modes of each heatmap (n·k lists, strongest first; x, y normalised like
+  // coords, mass 0..1). The detection stage's feed the ordered level decoding; a predictor
+  // without heatmaps (a test oracle) leaves it empty and the means are used as they are.
+  std::vector<std::vector<HeatmapPeak>> peaks;
 };
 
 // What the pipeline knows about the images it hands a stage (the networks ignore it; a
@@ -66,9 +72,19 @@ std::vector<Point2> vertebra_centres(const Schema& schema, const std::vector<Poi
 // centre when the detection centre is not finite. Throws when the coarse corners are unusable.
 CropParams refine_crop_params(const ModelSpec& spec, const std::vector<Point2>& coarse, const Point2& centre, int v);
 
+// Where a decoded level centre comes from (ordered level decoding, level_chain.h).
+enum class LevelSource {
+  Mean,   // the detection heatmap's mean (DSNT), as the chain chose its main mode
+  Peak,   // another mode of the heatmap, chosen by the chain (the mean lay elsewhere)
+  Prior,  // no acceptable mode: placed by the prior between or beyond its decoded neighbours
+};
+
 struct PipelineResult {
   int image_width = 0, image_height = 0;
-  std::vector<Point2> centres;            // (V) detection network, image pixels
+  std::vector<Point2> centres;            // (V) detection network, image pixels, decoded in order
+  std::vector<LevelSource> level_source;  // (V) (all Mean when the model has no level prior)
+  std::vector<bool> coarse_reanchored;    // (V) coarse corners moved onto the decoded centre
+  std::vector<std::string> quad_check;    // (V) "" or why the refined quad failed (then step 1)
   std::vector<double> centre_spread_px;   // (V)
   std::vector<Point2> step1;              // (L) coarse network, image pixels
   std::vector<double> step1_spread_px;    // (L)
@@ -102,6 +118,10 @@ struct PipelineResult {
 //   spine_axis_rotated:<degrees>      the chain of levels runs far from the image's +y (training orientation)
 //   heatmap_spread_large:<ratio>      median detection spread / vertebra size far above a trained net's
 //   anisotropic_pixels:<col/row>      non-square pixels (angles are measured in mm all the same)
+//   level_not_detected:<V>            no heatmap mode fits the chain: placed by the level prior
+//   level_redecoded:<V>               the chain chose another mode than the heatmap's mean
+//   coarse_reanchored:<V>             the coarse corners sat on another level: moved to the centre
+//   quad_check_failed:<V>:<why>       the refined corners are no single vertebra: step 1 kept
 void pipeline_flags(const ModelSpec& spec, PipelineResult& r);
 
 // Thresholds of the verdict (docs/pipeline.md "Verdict" gives the reasoning).
@@ -133,7 +153,9 @@ class Pipeline {
   const ModelSpec& spec() const { return spec_; }
 
  private:
-  void refine_pass(const Image& film, PipelineResult& r, const std::vector<std::array<double, 2>>& variants) const;
+  // only: (V) the vertebrae to refine (nullptr: every one with a crop).
+  void refine_pass(const Image& film, PipelineResult& r, const std::vector<std::array<double, 2>>& variants,
+                   const std::vector<bool>* only = nullptr) const;
   ModelSpec spec_;
   StagePredictor detect_, coarse_, refine_;
 };

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 
+#include "models/geometry/quad_check.h"
 #include "models/measure/angles.h"
 #include "models/pipeline/pipeline.h"
 
@@ -29,37 +30,6 @@ struct FlagSink {
     r.landmark_flagged[size_t(i)] = true;
   }
 };
-
-// The corners of vertebra v as a polygon: the first endplate from -> to, then the second back.
-std::vector<Point2> vertebra_polygon(const Schema& s, const std::vector<Point2>& pts, int v) {
-  std::vector<Point2> poly;
-  int e = 0;
-  for (const auto& seg : s.endplates) {
-    const auto ab = s.segment_landmarks(v, seg);
-    if (ab[0] < 0) continue;
-    if (e++ == 0) poly.insert(poly.end(), {pts[size_t(ab[0])], pts[size_t(ab[1])]});
-    else poly.insert(poly.end(), {pts[size_t(ab[1])], pts[size_t(ab[0])]});
-  }
-  return poly;
-}
-
-// Convex with a non-vanishing area: every turn has the same sign and the area is at least 5 %
-// of the square of the longest side.
-bool polygon_healthy(const std::vector<Point2>& p) {
-  const size_t n = p.size();
-  if (n < 4) return true;
-  double area = 0, longest = 0;
-  int pos = 0, neg = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const Point2 &a = p[i], &b = p[(i + 1) % n], &c = p[(i + 2) % n];
-    if (!finite2(a)) return false;
-    const double cross = (b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0]);
-    (cross > 0 ? pos : neg)++;
-    area += a[0] * b[1] - b[0] * a[1];
-    longest = std::max(longest, dist(a, b));
-  }
-  return (pos == 0 || neg == 0) && std::fabs(area) / 2 >= 0.05 * longest * longest;
-}
 
 // Plausible range of an angle by its rule (degrees): wide enough for severe real spines.
 bool angle_plausible(const std::string& type, double a) {
@@ -219,6 +189,15 @@ void pipeline_flags(const ModelSpec& spec, PipelineResult& r) {
       if (!finite2(r.landmarks[size_t(i)]) || dist(r.landmarks[size_t(i)], r.step1[size_t(i)]) > spec.flag_refine_shift * size)
         sink.landmark("refine_far_from_step1", i);
     if (!polygon_healthy(vertebra_polygon(s, r.landmarks, v))) sink.vertebra("degenerate_quadrilateral", v, name);
+  }
+  // The ordered level decoding and the one-vertebra check (pipeline_levels.cpp).
+  for (int v = 0; v < V; ++v) {
+    const std::string& name = s.vertebrae[size_t(v)].name;
+    if (size_t(v) < r.level_source.size() && r.level_source[size_t(v)] == LevelSource::Prior) sink.vertebra("level_not_detected", v, name);
+    if (size_t(v) < r.level_source.size() && r.level_source[size_t(v)] == LevelSource::Peak) sink.vertebra("level_redecoded", v, name);
+    if (size_t(v) < r.coarse_reanchored.size() && r.coarse_reanchored[size_t(v)]) sink.vertebra("coarse_reanchored", v, name);
+    if (size_t(v) < r.quad_check.size() && !r.quad_check[size_t(v)].empty())
+      sink.vertebra("quad_check_failed", v, name + ":" + r.quad_check[size_t(v)]);
   }
   std::vector<std::string> types;  // the rule type of each angle (one rule may name several)
   for (const auto& rule : s.angle_rules) types.insert(types.end(), rule.names.size(), rule.type);

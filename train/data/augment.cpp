@@ -100,7 +100,28 @@ Augmented augment_apply(const Image& image, const std::vector<Point2>& points, c
   Rng geo = rng.derive("geometry"), inten = rng.derive("intensity");
   Augmented out;
   out.transform = {1, 0, 0, 0, 1, 0};
-  if (options.geometric) out.transform = geometry_sample(image.width, image.height, options, geo, out.flipped);
+  if (options.geometric) {
+    out.transform = geometry_sample(image.width, image.height, options, geo, out.flipped);
+    if (options.keep_in_frame) {
+      // Landmarks the draw pushes out of the image (of those visible before it).
+      auto lost = [&](const Affine& A) {
+        int n = 0;
+        for (size_t i = 0; i < L; ++i) {
+          if (!(visible.empty() || visible[i]) || !std::isfinite(points[i][0]) || !std::isfinite(points[i][1])) continue;
+          const Point2 p = affine_apply(A, points[i]);
+          n += !(p[0] >= -0.5 && p[1] >= -0.5 && p[0] <= image.width - 0.5 && p[1] <= image.height - 0.5);
+        }
+        return n;
+      };
+      int best = lost(out.transform);
+      for (int draw = 1; draw < 10 && best > 0; ++draw) {
+        bool flipped = false;
+        const Affine A = geometry_sample(image.width, image.height, options, geo, flipped);
+        const int n = lost(A);
+        if (n < best) best = n, out.transform = A, out.flipped = flipped;
+      }
+    }
+  }
   float fill = *std::min_element(image.data.begin(), image.data.end());
   out.image = options.geometric ? image_warp_affine(image, out.transform, image.width, image.height, fill) : image;
   out.points.assign(L, {NAN, NAN});

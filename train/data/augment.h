@@ -22,6 +22,11 @@ struct AugmentOptions {
   double flip_prob = 0.5;             // horizontal flip
   double crop_prob = 0.3;             // framing crop: zoom onto a random window ...
   double crop_min = 0.7;              // ... covering at least this fraction of each side
+  // Redraw the similarity (up to 10 draws, then the draw that lost the fewest) until every
+  // visible landmark stays in the image: for films framed around the whole annotated spine
+  // (AASCE AP), where the position of a level in the frame is itself a cue to its identity and a
+  // crop that cuts levels off teaches the networks films they will not see.
+  bool keep_in_frame = false;
   double contrast = 0.25;             // contrast factor in [1 - c, 1 + c], brightness ±c/2
   double gamma_min = 0.7, gamma_max = 1.4;
   double blur_max = 1.0;              // Gaussian sigma in pixels, uniform in [0, blur_max]

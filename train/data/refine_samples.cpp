@@ -39,29 +39,54 @@ CropParams crop_error_apply(const CropParams& t, const CropError& e) {
   return out;
 }
 
+double level_spacing(const std::vector<Point2>& centres, int v) {
+  auto finite = [](const Point2& p) { return std::isfinite(p[0]) && std::isfinite(p[1]); };
+  const Point2& c = centres[size_t(v)];
+  double best = NAN;
+  if (!finite(c)) return best;
+  for (int n : {v - 1, v + 1}) {
+    if (n < 0 || n >= int(centres.size()) || !finite(centres[size_t(n)])) continue;
+    const double d = std::hypot(centres[size_t(n)][0] - c[0], centres[size_t(n)][1] - c[1]);
+    if (!(d >= best)) best = d;  // also replaces NaN
+  }
+  return best;
+}
+
+CropError crop_error_shift_bound(CropError e, double max_shift) {
+  const double shift = std::hypot(e.dx, e.dy);
+  if (shift > max_shift && shift > 0) {
+    const double k = std::max(max_shift, 0.0) / shift;
+    e.dx *= k, e.dy *= k;
+  }
+  return e;
+}
+
 nlohmann::json refine_jitter_to_json(const RefineJitter& j) {
   nlohmann::json m = nlohmann::json::array();
   for (const CropError& e : j.measured) m.push_back({e.dx, e.dy, e.angle, e.log_scale});
   return {{"widen", j.widen},          {"centre_frac", j.centre_frac}, {"angle_deg", j.angle_deg},
-          {"scale_log", j.scale_log},  {"max_centre_frac", j.max_centre_frac}, {"measured", m}};
+          {"scale_log", j.scale_log},  {"max_centre_frac", j.max_centre_frac}, {"max_level_frac", j.max_level_frac},
+          {"measured", m}};
 }
 
 RefineJitter refine_jitter_from_json(const nlohmann::json& j, const std::string& source) {
   RefineJitter r;
   const std::string where = source + ": refinement jitter";
-  if (!j.is_null()) json_keys_check(j, {"widen", "centre_frac", "angle_deg", "scale_log", "max_centre_frac", "measured"}, where);
+  if (!j.is_null()) json_keys_check(j, {"widen", "centre_frac", "angle_deg", "scale_log", "max_centre_frac", "max_level_frac", "measured"}, where);
   r.widen = json_field(j, "widen", r.widen, where);
   r.centre_frac = json_field(j, "centre_frac", r.centre_frac, where);
   r.angle_deg = json_field(j, "angle_deg", r.angle_deg, where);
   r.scale_log = json_field(j, "scale_log", r.scale_log, where);
   r.max_centre_frac = json_field(j, "max_centre_frac", r.max_centre_frac, where);
+  r.max_level_frac = json_field(j, "max_level_frac", r.max_level_frac, where);
   for (const auto& e : json_field(j, "measured", std::vector<std::vector<double>>{}, where)) {
     SM_CHECK(e.size() == 4, where << ": 'measured' entries are [dx, dy, angle, log_scale]");
     r.measured.push_back({e[0], e[1], e[2], e[3]});
   }
   SM_CHECK(r.widen >= 0 && r.widen <= 10 && r.centre_frac >= 0 && r.centre_frac <= 1 && r.angle_deg >= 0 &&
-               r.angle_deg <= 90 && r.scale_log >= 0 && r.scale_log <= 2,
-           source << ": refinement jitter values out of range (widen 0..10, centre_frac 0..1, angle_deg 0..90, scale_log 0..2)");
+               r.angle_deg <= 90 && r.scale_log >= 0 && r.scale_log <= 2 && r.max_level_frac >= 0 && r.max_level_frac <= 1,
+           source << ": refinement jitter values out of range (widen 0..10, centre_frac 0..1, angle_deg 0..90, scale_log 0..2, "
+                     "max_level_frac 0..1)");
   return r;
 }
 
@@ -76,8 +101,12 @@ RefineSamples::RefineSamples(std::shared_ptr<FilmCache> films, const ModelSpec& 
   cfg_.jitter.measured = kept;
   for (size_t f = 0; f < films_->size(); ++f) {
     const std::vector<Point2> pts = points_visible(films_->entry(f).annotation);
+    const std::vector<Point2> centres = vertebra_centres(s, pts);
     for (int v = 0; v < s.vertebra_count(); ++v)
-      if (vertebra_frame(s, pts, v).valid) pairs_.push_back({uint32_t(f), uint32_t(v)});
+      if (vertebra_frame(s, pts, v).valid) {
+        pairs_.push_back({uint32_t(f), uint32_t(v)});
+        spacing_.push_back(level_spacing(centres, v));
+      }
   }
   SM_CHECK(!pairs_.empty(), "refinement samples: no vertebra with all its corners in the training data");
 }
@@ -98,7 +127,8 @@ SampleFn RefineSamples::sample_fn() const {
   const ModelSpec spec = spec_;
   const RefineSampleConfig cfg = cfg_;
   const auto pairs = pairs_;
-  return [films, spec, cfg, pairs](uint64_t epoch, uint64_t index) {
+  const auto spacing = spacing_;
+  return [films, spec, cfg, pairs, spacing](uint64_t epoch, uint64_t index) {
     SM_CHECK(index < pairs.size(), "refinement samples: index " << index << " out of range");
     const auto [f, v] = pairs[index];
     const Schema& s = spec.schema;
@@ -119,6 +149,8 @@ SampleFn RefineSamples::sample_fn() const {
       e.dy += j.centre_frac * rng.normal();
       e.angle += j.angle_deg * M_PI / 180 * rng.normal();
       e.log_scale += j.scale_log * rng.normal();
+      // The crop centre must stay nearer its own vertebra than a neighbour (RefineJitter).
+      if (j.max_level_frac > 0 && std::isfinite(spacing[index])) e = crop_error_shift_bound(e, j.max_level_frac * spacing[index] / truth.side);
       crop = crop_error_apply(truth, e);
     }
     Image image = refine_crop_image(*film, crop, mirror);

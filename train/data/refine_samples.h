@@ -29,6 +29,12 @@ struct RefineJitter {
   // Gaussian fallback / extra noise (standard deviations): added to every draw.
   double centre_frac = 0.03, angle_deg = 3.0, scale_log = 0.04;
   double max_centre_frac = 0.5;     // measured errors beyond this (level misses) are left out
+  // Every drawn centre shift is shortened to at most this fraction of the vertebra's local level
+  // spacing (the distance from its centre to the nearer neighbouring level's, ground truth). At
+  // 0.5 the crop centre is equidistant from the two vertebrae; beyond it the crop shows the
+  // neighbour nearer its centre than its own vertebra, and the network learns to answer with a
+  // mix of the two (the mixed quadrilaterals of issue 19). 0 switches the bound off.
+  double max_level_frac = 0.35;
 };
 
 nlohmann::json refine_jitter_to_json(const RefineJitter& j);
@@ -59,6 +65,14 @@ class RefineSamples {
   ModelSpec spec_;
   RefineSampleConfig cfg_;
   std::vector<std::pair<uint32_t, uint32_t>> pairs_;  // (film, vertebra)
+  std::vector<double> spacing_;                        // (pairs) local level spacing, film pixels
 };
+
+// The local level spacing of vertebra v: the distance from its centre to the nearer of the
+// neighbouring levels' centres (NaN where neither neighbour has all its corners).
+double level_spacing(const std::vector<Point2>& centres, int v);
+// e with its centre shift (dx, dy) shortened, direction kept, to at most `max_shift` (in units
+// of the crop side); angle and scale unchanged.
+CropError crop_error_shift_bound(CropError e, double max_shift);
 
 }  // namespace sm

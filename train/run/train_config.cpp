@@ -15,7 +15,7 @@ nlohmann::json augment_options_to_json(const AugmentOptions& o) {
           {"translate", o.translate},   {"flip_prob", o.flip_prob}, {"crop_prob", o.crop_prob},
           {"crop_min", o.crop_min},     {"contrast", o.contrast},   {"gamma_min", o.gamma_min},
           {"gamma_max", o.gamma_max},   {"blur_max", o.blur_max},   {"noise_max", o.noise_max},
-          {"geometric", o.geometric},   {"intensity", o.intensity}};
+          {"geometric", o.geometric},   {"intensity", o.intensity}, {"keep_in_frame", o.keep_in_frame}};
 }
 
 AugmentOptions augment_options_from_json(const nlohmann::json& j, const AugmentOptions& d, const std::string& where) {
@@ -34,6 +34,7 @@ AugmentOptions augment_options_from_json(const nlohmann::json& j, const AugmentO
   o.gamma_min = json_field(j, "gamma_min", d.gamma_min, where), o.gamma_max = json_field(j, "gamma_max", d.gamma_max, where);
   o.blur_max = json_field(j, "blur_max", d.blur_max, where), o.noise_max = json_field(j, "noise_max", d.noise_max, where);
   o.geometric = json_field(j, "geometric", d.geometric, where), o.intensity = json_field(j, "intensity", d.intensity, where);
+  o.keep_in_frame = json_field(j, "keep_in_frame", d.keep_in_frame, where);
   SM_CHECK(o.rotate_deg >= 0 && o.rotate_deg <= 180 && o.scale_min > 0 && o.scale_min <= o.scale_max && o.scale_max <= 10 &&
                o.translate >= 0 && o.translate <= 1 && o.flip_prob >= 0 && o.flip_prob <= 1 && o.crop_prob >= 0 &&
                o.crop_prob <= 1 && o.crop_min > 0 && o.crop_min <= 1 && o.contrast >= 0 && o.contrast < 1 &&

@@ -47,6 +47,25 @@ struct Run {
   void config_write() { file_write_atomic(path("config.json"), train_config_to_json(cfg).dump(2) + "\n"); }
 };
 
+// The prior of the ordered level decoding (level_chain.h) from the training split's annotated
+// level centres; it travels in model.json. Deterministic given the split, so a resumed run
+// fits the same prior.
+void level_prior_learn(Run& r) {
+  std::vector<std::vector<Point2>> centres;
+  for (const DatasetEntry& e : r.train) {
+    std::vector<Point2> pts = e.annotation.points;
+    for (size_t k = 0; k < pts.size(); ++k)
+      if (k < e.annotation.visible.size() && !e.annotation.visible[k]) pts[k] = {NAN, NAN};
+    centres.push_back(vertebra_centres(r.spec.schema, pts));
+  }
+  try {
+    r.spec.level_prior = level_prior_fit(centres);
+    r.log("level prior: fitted on " + std::to_string(r.spec.level_prior.films) + " training films");
+  } catch (const Error& e) {
+    r.log(std::string("level prior: none (") + e.what() + "); levels are decoded one by one");
+  }
+}
+
 // Leaves out annotations flagged with one of the config's exclude_flags, and says how many.
 std::vector<DatasetEntry> entries_filter(Run& r, std::vector<DatasetEntry> in) {
   if (r.cfg.exclude_flags.empty()) return in;
@@ -477,6 +496,7 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
         ", " + std::to_string(r.cfg.threads) + " threads, CPU kernels " + cpu_kernels_in_use() + ", revision " + build::git_revision);
   data_split(r);
   data_check(r);
+  level_prior_learn(r);
   r.model = spine_model_create(r.spec, r.cfg.seed);
   TrainRunResult out;
   out.completed = true;
