@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <set>
 
 #include "models/pipeline/prediction_json.h"
 #include "tensor/check.h"
@@ -127,6 +128,38 @@ std::vector<int> eval_gross_misses(const Schema& schema, const EvalImage& im) {
   return out;
 }
 
+std::vector<int> eval_quad_levels(const Schema& schema, const EvalImage& im) {
+  const int V = schema.vertebra_count();
+  std::vector<int> out(size_t(V), -1);
+  if (im.pred.landmarks.size() != im.gt.points.size()) return out;
+  auto corner_of = [&](int i) {
+    const std::string& n = schema.landmarks[size_t(i)];
+    return n.substr(n.find('.') + 1);
+  };
+  auto gt_ok = [&](int i) { return finite2(im.gt.points[size_t(i)]) && (im.gt.visible.empty() || im.gt.visible[size_t(i)]); };
+  for (int v = 0; v < V; ++v) {
+    const auto idx = schema.vertebra_landmarks(v);
+    bool counted = idx.size() >= 2;
+    for (int i : idx) counted = counted && gt_ok(i) && finite2(im.pred.landmarks[size_t(i)]);
+    if (!counted) continue;
+    std::set<int> matched;
+    for (int i : idx) {
+      const Point2& p = im.pred.landmarks[size_t(i)];
+      int best = -1;
+      double best_d = kNaN;
+      for (int u = 0; u < V; ++u)
+        for (int j : schema.vertebra_landmarks(u)) {
+          if (corner_of(j) != corner_of(i) || !gt_ok(j)) continue;
+          const double d = std::hypot(p[0] - im.gt.points[size_t(j)][0], p[1] - im.gt.points[size_t(j)][1]);
+          if (!(d >= best_d)) best_d = d, best = u;
+        }
+      matched.insert(best);
+    }
+    out[size_t(v)] = matched.size() > 1 ? 1 : *matched.begin() == v ? 0 : 2;
+  }
+  return out;
+}
+
 EvalImageErrors eval_image_errors(const Schema& schema, const EvalImage& im) {
   EvalImageErrors e;
   e.mean_px_step1 = mean_px(schema, im, im.pred.step1);
@@ -134,6 +167,7 @@ EvalImageErrors eval_image_errors(const Schema& schema, const EvalImage& im) {
   e.angle_error_step1 = angle_errors(im.gt_angles, im.pred.step1_angles, schema.angles.size());
   e.angle_error_final = angle_errors(im.gt_angles, im.pred.angles, schema.angles.size());
   for (int m : eval_gross_misses(schema, im)) e.gross_misses += m == 1;
+  for (int q : eval_quad_levels(schema, im)) e.mixed_quads += q == 1;
   return e;
 }
 
@@ -142,6 +176,7 @@ void eval_compute(EvalResult& r) {
   const size_t A = s.angles.size();
   std::vector<MetricsSample> step1, final;
   r.gross = GrossMissStats{};
+  r.quad_levels = QuadLevelStats{};
   r.verdict = VerdictStats{};
   for (const EvalImage& im : r.images) {
     step1.push_back(sample_make(im, im.pred.step1, im.pred.step1_angles, A));
@@ -161,6 +196,13 @@ void eval_compute(EvalResult& r) {
     }
     r.gross.images_with_miss += image_misses > 0;
     verdict_count(r.verdict, s, im, image_misses);
+    int mixed = 0, off = 0;
+    for (int q : eval_quad_levels(s, im)) {
+      r.quad_levels.quads += q >= 0;
+      mixed += q == 1, off += q == 2;
+    }
+    r.quad_levels.mixed += mixed, r.quad_levels.off_level += off;
+    r.quad_levels.images_mixed += mixed > 0, r.quad_levels.images_off_level += off > 0;
   }
   r.step1 = metrics_compute(s, step1);
   r.final = metrics_compute(s, final);
@@ -175,6 +217,9 @@ nlohmann::json EvalResult::to_json() const {
   j["final"] = metrics_to_json(schema, final);
   j["gross_misses"] = gross_json(gross);
   j["verdict"] = verdict_json(verdict);
+  j["quad_levels"] = {{"quads", quad_levels.quads},         {"mixed", quad_levels.mixed},
+                      {"off_level", quad_levels.off_level}, {"images_mixed", quad_levels.images_mixed},
+                      {"images_off_level", quad_levels.images_off_level}};
   j["skipped"] = nlohmann::json::array();
   for (const EvalSkip& k : skipped) j["skipped"].push_back({{"source", k.source}, {"reason", k.reason}});
   j["per_image"] = nlohmann::json::array();
@@ -184,6 +229,7 @@ nlohmann::json EvalResult::to_json() const {
                           {"mean_px_error_step1", num_json(e.mean_px_step1)},
                           {"mean_px_error", num_json(e.mean_px_final)},
                           {"gross_misses", e.gross_misses},
+                          {"mixed_quads", e.mixed_quads},
                           {"status", im.pred.status},
                           {"flags", im.pred.flags}};
     // signed, predicted − ground truth, degrees

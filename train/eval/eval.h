@@ -53,12 +53,26 @@ struct EvalSkip {
   std::string source, reason;
 };
 
+// Level identity of the predicted quadrilaterals (issue 19): each predicted corner is matched to
+// the ground-truth vertebra whose corner of the same name is nearest. A quad whose corners match
+// two or more vertebrae is "mixed" (the failure that costs a Cobb angle most); one whose corners
+// all match another vertebra is "off level" (a shifted level).
+struct QuadLevelStats {
+  int quads = 0;                    // vertebrae with all corners in both prediction and truth
+  int mixed = 0, off_level = 0;
+  int images_mixed = 0, images_off_level = 0;
+};
+
+// Per vertebra of one image (step 1 + 2): 0 right level, 1 mixed, 2 off level, −1 not counted.
+std::vector<int> eval_quad_levels(const Schema& schema, const EvalImage& image);
+
 struct EvalResult {
   Schema schema;
   std::vector<EvalImage> images;
   std::vector<EvalSkip> skipped;  // entries left out; the metrics cover `images` only
   MetricsReport step1, final;  // metrics_compute over step1 / landmarks
   GrossMissStats gross;
+  QuadLevelStats quad_levels;
   VerdictStats verdict;
   double seconds_per_image = 0;  // mean pipeline time
   nlohmann::json to_json() const;  // {"step1": metrics_to_json, "final": ..., "gross_misses": {...}, "verdict": {...}, "skipped": [...], ...}
@@ -71,6 +85,7 @@ struct EvalImageErrors {
   double mean_px_step1 = 0, mean_px_final = 0;
   std::vector<double> angle_error_step1, angle_error_final;
   int gross_misses = 0;
+  int mixed_quads = 0;
 };
 EvalImageErrors eval_image_errors(const Schema& schema, const EvalImage& image);
 

@@ -34,6 +34,9 @@ std::string eval_headline(const EvalResult& e) {
   s << "gross misses (> 1/3 vertebra width): " << g.misses << " of " << g.landmarks << " landmarks ("
     << f2(100.0 * g.misses / std::max(1, g.landmarks)) << " %) on " << g.images_with_miss << " images; " << g.misses_flagged
     << " of them flagged; " << g.good_flagged << " good landmarks flagged\n";
+  const QuadLevelStats& q = e.quad_levels;
+  s << "quadrilaterals on the right level: " << q.quads - q.mixed - q.off_level << " of " << q.quads << "; mixed " << q.mixed
+    << " (on " << q.images_mixed << " images), on another level " << q.off_level << " (on " << q.images_off_level << " images)\n";
   const VerdictStats& v = e.verdict;
   s << "verdict: " << v.ok << " ok, " << v.review << " review, " << v.rejected << " rejected; films with a gross miss marked: "
     << v.with_miss_caught << " of " << v.with_miss << ", others marked: " << v.without_miss_marked << " of " << v.without_miss

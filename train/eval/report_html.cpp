@@ -85,6 +85,10 @@ void headline_write(std::ostringstream& os, const EvalResult& r) {
   card(g.misses ? pct(double(g.misses_flagged) / g.misses) : "–",
        "flag catch rate (" + std::to_string(g.misses_flagged) + " of " + std::to_string(g.misses) + " misses flagged)");
   card(std::to_string(g.good_flagged), "flagged landmarks that were not misses");
+  const QuadLevelStats& q = r.quad_levels;
+  card(std::to_string(q.mixed) + " / " + std::to_string(q.quads),
+       "mixed quadrilaterals (corners from two vertebrae), on " + std::to_string(q.images_mixed) + " images");
+  card(std::to_string(q.off_level), "quadrilaterals on another level, on " + std::to_string(q.images_off_level) + " images");
   card(number_format(1000.0 * r.seconds_per_image, 1) + " ms", "pipeline time per image");
   os << "</div>";
   // The film-level verdict against the films' real errors (docs/pipeline.md, "Verdict").
