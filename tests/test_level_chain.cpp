@@ -325,6 +325,7 @@ TEST_CASE("pipeline: a double detection peak is decoded in order, a mixed refine
     }
     return o;
   };
+  spec.quad_check = "fallback";
   const PipelineResult r = Pipeline(spec, detect, coarse, refine).run(sample.image);
   REQUIRE(r.level_source.size() == size_t(schema.vertebra_count()));
   CHECK(r.level_source[2] == LevelSource::Peak);
@@ -336,4 +337,14 @@ TEST_CASE("pipeline: a double detection peak is decoded in order, a mixed refine
   CHECK(std::count(r.flags.begin(), r.flags.end(), "level_redecoded:L3") == 1);
   CHECK(r.status == "review");
   for (int v : {0, 2, 3, 4}) CHECK(r.quad_check[size_t(v)] == "");
+  // "retry" keeps the refined (mixed) corners and flags them; "off" neither checks nor flags.
+  spec.quad_check = "retry";
+  const PipelineResult k = Pipeline(spec, detect, coarse, refine).run(sample.image);
+  CHECK(k.quad_check[1] == "corner_angle");
+  CHECK(std::count(k.flags.begin(), k.flags.end(), "quad_check_failed:L2:corner_angle") == 1);
+  const int ant = schema.vertebra_landmarks(1)[0];  // L2's first corner
+  CHECK(dist(k.landmarks[size_t(ant)], gt[size_t(ant)]) + dist(k.landmarks[size_t(schema.vertebra_landmarks(1)[3])], gt[size_t(schema.vertebra_landmarks(1)[3])]) > 10);
+  spec.quad_check = "off";
+  const PipelineResult n = Pipeline(spec, detect, coarse, refine).run(sample.image);
+  CHECK(std::none_of(n.flags.begin(), n.flags.end(), [](const std::string& f) { return f.rfind("quad_check_failed", 0) == 0; }));
 }

@@ -89,6 +89,8 @@ void spec_validate(const ModelSpec& s, const std::string& source) {
   SM_CHECK(s.crop_margin >= 0 && s.crop_margin <= 2, source << ": crop_margin " << s.crop_margin << " outside 0..2");
   SM_CHECK(s.refine_passes >= 1 && s.refine_passes <= 8, source << ": refine_passes " << s.refine_passes << " outside 1..8");
   SM_CHECK(s.refine_variants >= 1 && s.refine_variants <= 5, source << ": refine_variants " << s.refine_variants << " outside 1..5");
+  SM_CHECK(s.quad_check == "off" || s.quad_check == "flag" || s.quad_check == "retry" || s.quad_check == "fallback",
+           source << ": quad_check '" << s.quad_check << "' is not off, flag, retry or fallback");
   // A corner that moves by more than a few vertebra sizes is lost whatever the threshold; below
   // 0.05 every refinement would be flagged.
   SM_CHECK(s.flag_refine_shift >= 0.05 && s.flag_refine_shift <= 5, source << ": flags.refine_shift " << s.flag_refine_shift << " outside 0.05..5");
@@ -116,6 +118,7 @@ void model_json_check_keys(const nlohmann::json& j, const std::string& source) {
   std::vector<std::string> known = top;
   known.push_back(kWeightsKey);
   known.push_back("level_prior");  // optional: models trained before issue 19 have none
+  known.push_back("quad_check");   // optional (default "retry")
   json_keys_check(j, known, source);
   for (const auto& key : top) SM_CHECK(j.contains(key), source << ": '" << key << "' is missing");
   const auto exactly = [&](const char* what, const std::vector<std::string>& keys) {
@@ -203,6 +206,7 @@ nlohmann::json model_spec_to_json(const ModelSpec& s) {
           {"flags", {{"refine_shift", s.flag_refine_shift}}},
           {"provenance", s.provenance}};
   if (!s.level_prior.empty()) j["level_prior"] = level_prior_to_json(s.level_prior);
+  j["quad_check"] = s.quad_check;
   return j;
 }
 
@@ -235,6 +239,7 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& sourc
   s.provenance = json_field(j, "provenance", nlohmann::json::object(), source);
   if (j.contains("level_prior"))
     s.level_prior = level_prior_from_json(j["level_prior"], s.schema.vertebra_count(), source + ": level_prior");
+  s.quad_check = json_field(j, "quad_check", s.quad_check, source);
   spec_validate(s, source);
   return s;
 }
@@ -256,8 +261,10 @@ void model_spec_override(ModelSpec& s, const nlohmann::json& o, const std::strin
       s.refine_passes = json_field_required<int>(o, key, source + ": model");
     } else if (key == "refine_variants") {
       s.refine_variants = json_field_required<int>(o, key, source + ": model");
+    } else if (key == "quad_check") {
+      s.quad_check = json_field_required<std::string>(o, key, source + ": model");
     } else {
-      SM_FAIL(source << ": unknown model key '" << key << "' (detect, coarse, refine, crop_margin, crop_mirror, refine_passes, refine_variants)");
+      SM_FAIL(source << ": unknown model key '" << key << "' (detect, coarse, refine, crop_margin, crop_mirror, refine_passes, refine_variants, quad_check)");
     }
   }
   spec_validate(s, source);

@@ -47,6 +47,11 @@ struct ModelSpec {
   // with it, step 1 decodes the levels jointly in anatomical order; without it (models trained
   // before it existed) each level is its detection heatmap's mean, as before.
   LevelPrior level_prior;
+  // The one-vertebra check of refined quads (quad_check.h, docs/pipeline.md): "off"; "flag"
+  // (flag only); "retry" (a failing quad is refined once more from its step-1 crop and keeps its
+  // refined corners if that fails too); "fallback" (as retry, then its step-1 corners). Every
+  // mode but "off" flags the quads that still fail.
+  std::string quad_check = "retry";
   nlohmann::json provenance = nlohmann::json::object();  // git revision, build, run that trained it
 };
 

@@ -262,13 +262,16 @@ void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
                                 : one;
   const std::vector<std::array<double, 2>> last_used(last.begin(), last.begin() + std::min<size_t>(last.size(), size_t(spec_.refine_variants)));
   const std::vector<CropParams> step1_crops = r.crops;
+  const std::string& mode = spec_.quad_check;  // "off", "flag", "retry", "fallback" (spine_model.h)
+  const bool act = mode == "retry" || mode == "fallback";
   refine_pass(film, r, spec_.refine_passes == 1 ? last_used : one);
   // Further passes re-centre each crop on the refined vertebra (centre, angle and size from its
   // refined corners): the refinement network is most precise on a well-placed crop, which the
-  // first pass's crop from step 1 is not always (our choice; docs/pipeline.md). A quad that is
-  // no single vertebra is not re-cut from: its crop stays, so one bad answer does not compound.
+  // first pass's crop from step 1 is not always (our choice; docs/pipeline.md). With the quad
+  // check acting, a quad that is no single vertebra is not re-cut from: its crop stays, so one
+  // bad answer does not compound.
   for (int pass = 1; pass < spec_.refine_passes; ++pass) {
-    const std::vector<std::string> bad = quads_check(spec_, r, r.landmarks);
+    const std::vector<std::string> bad = act ? quads_check(spec_, r, r.landmarks) : std::vector<std::string>(size_t(s.vertebra_count()));
     for (int v = 0; v < s.vertebra_count(); ++v) {
       if (r.crops[size_t(v)].size <= 0 || !bad[size_t(v)].empty()) continue;
       try {
@@ -280,18 +283,20 @@ void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
     refine_pass(film, r, pass + 1 == spec_.refine_passes ? last_used : one);
   }
   // One vertebra per quadrilateral (issue 19 §2): a failing quad is refined once more from its
-  // step-1 crop, 10 % wider (another view of the same vertebra); failing again, it falls back to
-  // its step-1 corners and is flagged.
-  r.quad_check = quads_check(spec_, r, r.landmarks);
+  // step-1 crop, 10 % wider (another view of the same vertebra); failing again, it keeps its
+  // refined corners ("retry") or falls back to its step-1 corners ("fallback"), and is flagged.
+  r.quad_check = mode == "off" ? std::vector<std::string>(size_t(s.vertebra_count())) : quads_check(spec_, r, r.landmarks);
   std::vector<bool> retry(size_t(s.vertebra_count()), false);
   bool any = false;
-  for (int v = 0; v < s.vertebra_count(); ++v)
+  for (int v = 0; v < s.vertebra_count() && act; ++v)
     if (!r.quad_check[size_t(v)].empty() && step1_crops[size_t(v)].size > 0) {
       retry[size_t(v)] = any = true;
       r.crops[size_t(v)] = step1_crops[size_t(v)];
       r.crops[size_t(v)].side *= 1.1;
     }
   if (any) {
+    const std::vector<Point2> refined = r.landmarks;
+    const std::vector<double> refined_spread = r.spread_px;
     refine_pass(film, r, one, &retry);
     const std::vector<std::string> again = quads_check(spec_, r, r.landmarks);
     for (int v = 0; v < s.vertebra_count(); ++v) {
@@ -300,12 +305,13 @@ void Pipeline::run_step2(const Image& film, PipelineResult& r) const {
         r.quad_check[size_t(v)].clear();
         continue;
       }
-      for (int i : s.vertebra_landmarks(v)) r.landmarks[size_t(i)] = r.step1[size_t(i)], r.spread_px[size_t(i)] = r.step1_spread_px[size_t(i)];
+      const bool back = mode == "fallback";
+      for (int i : s.vertebra_landmarks(v)) {
+        r.landmarks[size_t(i)] = back ? r.step1[size_t(i)] : refined[size_t(i)];
+        r.spread_px[size_t(i)] = back ? r.step1_spread_px[size_t(i)] : refined_spread[size_t(i)];
+      }
     }
   }
-  for (int v = 0; v < s.vertebra_count(); ++v)  // no refinement at all (no crop): also step 1
-    if (!r.quad_check[size_t(v)].empty() && step1_crops[size_t(v)].size <= 0)
-      for (int i : s.vertebra_landmarks(v)) r.landmarks[size_t(i)] = r.step1[size_t(i)], r.spread_px[size_t(i)] = r.step1_spread_px[size_t(i)];
   r.timings_ms.push_back({"refine", clock.ms()});
   r.angles = angles_compute(s, r.landmarks, film.height, film.pixel_spacing_mm);
   pipeline_flags(spec_, r);

@@ -44,10 +44,16 @@ void levels_decode(const ModelSpec& spec, const std::vector<std::vector<LevelCan
       r.level_source[v] = LevelSource::Prior;
       continue;
     }
-    // The mean is kept when it lies on the chosen mode: it is the network's trained, sub-cell
-    // precise answer. Elsewhere the mean sits between two hypotheses and the mode is the level.
-    const double near = 0.25 * (std::isfinite(spacing[v]) ? spacing[v] : d.scale);
-    if (finite2(r.centres[v]) && dist(r.centres[v], d.centres[v]) <= near) continue;
+    // The mean is kept when the chain chose the heatmap's strongest mode and the mean lies
+    // nearer that mode than half a level spacing: it is the network's trained, sub-cell answer
+    // (a mode's window centroid on a coarse heatmap is less precise). A weaker mode chosen, or a
+    // mean halfway to another level, means the mean sits between two hypotheses: the mode is the
+    // level.
+    int strongest = 0;
+    for (int i = 1; i < int(candidates[v].size()); ++i)
+      if (candidates[v][size_t(i)].mass > candidates[v][size_t(strongest)].mass) strongest = i;
+    const double half = 0.5 * (std::isfinite(spacing[v]) ? spacing[v] : d.scale);
+    if (d.chosen[v] == strongest && finite2(r.centres[v]) && dist(r.centres[v], d.centres[v]) <= half) continue;
     r.centres[v] = d.centres[v];
     r.level_source[v] = LevelSource::Peak;
   }

@@ -12,8 +12,9 @@ namespace sm {
 
 // r.centres holds the detection means; candidates (V) the modes of each level's heatmap in
 // film pixels. With a level prior in the spec and any candidate, r.centres becomes the decoded
-// chain and r.level_source says where each centre came from: the mean when the chosen mode holds
-// it (within a quarter of the level spacing: the mean is the more precise), else the mode, or
+// chain and r.level_source says where each centre came from: the mean when the chain chose the
+// strongest mode and the mean lies within half a level spacing of it (the mean is the more
+// precise), else the chosen mode, or
 // the prior's placement for a level no mode fits. Without a prior, nothing changes.
 void levels_decode(const ModelSpec& spec, const std::vector<std::vector<LevelCandidate>>& candidates, PipelineResult& r);
 
