@@ -1,5 +1,5 @@
 // `spinemark train --config FILE --out DIR [--stage detect|coarse|refine|all] [--resume | --overwrite]
-// [--minutes M] [--threads N]`: a training run of the 2-step method (train/run/train_run.h).
+// [--minutes M] [--threads N] [--seed S]`: a training run of the 2-step method (train/run/train_run.h).
 // Ctrl-C saves a checkpoint and exits; --resume continues bit-identically.
 #include <cstdio>
 #include <omp.h>
@@ -18,6 +18,7 @@ struct TrainArgs {
   bool resume = false, overwrite = false, no_eval = false;
   double minutes = 0;
   int threads = 0;
+  int64_t seed = -1;  // -1: the config's
 };
 
 void train_main(const TrainArgs& a, const std::string& command_line) {
@@ -26,6 +27,7 @@ void train_main(const TrainArgs& a, const std::string& command_line) {
     SM_CHECK(!a.config.empty(), "--config is required for a new run (with --resume the run folder's config.json is used)");
     cfg = train_config_read(a.config);
     if (a.threads > 0) cfg.threads = a.threads;
+    if (a.seed >= 0) cfg.seed = uint64_t(a.seed);  // recorded in the run's config.json
   }
   TrainRunOptions o;
   o.out = a.out;
@@ -35,6 +37,7 @@ void train_main(const TrainArgs& a, const std::string& command_line) {
   SM_CHECK(!(a.resume && a.overwrite), "--resume continues the run in --out and --overwrite starts it afresh: give one of them");
   if (a.resume && !a.config.empty()) o.ignored_on_resume.push_back("--config");
   if (a.resume && a.threads > 0) o.ignored_on_resume.push_back("--threads");
+  if (a.resume && a.seed >= 0) o.ignored_on_resume.push_back("--seed");
   o.minutes = a.minutes;
   o.evaluate = !a.no_eval;
   o.command_line = command_line;
@@ -63,6 +66,8 @@ void train_setup(CLI::App& root) {
   cmd->add_flag("--overwrite", a->overwrite, "start afresh in an --out that holds a run (deletes its checkpoints and stages)");
   cmd->add_option("--minutes", a->minutes, "overall time budget, split over the stages by their own budgets")->check(CLI::Range(0.0, 100000.0));
   cmd->add_option("--threads", a->threads, "CPU threads (default: the config's)")->check(threads_range());
+  cmd->add_option("--seed", a->seed, "master seed of a new run (default: the config's); repeat a recipe with seeds 1 and 2 to measure it")
+      ->check(CLI::Range(int64_t(0), int64_t(9007199254740991)));
   cmd->add_flag("--no-eval", a->no_eval, "skip the evaluation on the validation split at the end");
   cmd->callback([a, cmd]() {
     std::string line = "spinemark train";
