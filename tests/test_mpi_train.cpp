@@ -27,6 +27,7 @@
 #include "tensor/file_io.h"
 #include "tensor/safetensors.h"
 #include "test_support.h"
+#include "models/nets/spine_model.h"
 #include "train/synth/synth.h"
 
 using namespace sm;
@@ -275,4 +276,28 @@ TEST_CASE("mpi: one rank killed ends both within seconds, non-zero exit, and the
   file_write_atomic(run + "/config.json", config.dump(1));
   REQUIRE(train(0, {"--resume", "--out", run, "--stage", "detect", "--no-eval"}, dir.file("resume.log")) == 0);
   CHECK(file_read_all(dir.file("resume.log")).find("detect: resumed at step " + std::to_string(step)) != std::string::npos);
+}
+
+// What one data-parallel step sends (docs/scaling.md quotes these numbers): the float32
+// gradients of the network trained, 4 bytes per parameter; a ring allreduce moves 2(N−1)/N of
+// them per rank. BatchNorm's statistics add 5 doubles per channel per layer, negligible.
+TEST_CASE("mpi: gradient bytes per step of the small and paper presets (docs/scaling.md)") {
+  struct Row {
+    const char* schema;
+    const char* preset;
+    int64_t detect, coarse, refine;  // parameters, as docs/scaling.md quotes them
+  };
+  for (const Row& row : {Row{"lumbar-lateral", "small", 323312, 324336, 701040},
+                        Row{"aasce-ap", "paper", 21287104, 21313216, 11172288}}) {
+    const ModelSpec spec = model_spec_preset(schema_builtin(row.schema), row.preset);
+    const SpineModel model = spine_model_create(spec, 1);
+    const std::pair<std::string, int64_t> nets[] = {
+        {"detect", model.detect->parameter_count()}, {"coarse", model.coarse->parameter_count()}, {"refine", model.refine->parameter_count()}};
+    const int64_t quoted[] = {row.detect, row.coarse, row.refine};
+    for (int k = 0; k < 3; ++k) {
+      MESSAGE(std::string(row.preset) << " preset (" << std::string(row.schema) << "), " << nets[k].first << ": " << nets[k].second
+                                      << " parameters, " << 4 * nets[k].second << " gradient bytes per step");
+      CHECK_MESSAGE(nets[k].second == quoted[k], "the preset changed: update docs/scaling.md and this table");
+    }
+  }
 }
