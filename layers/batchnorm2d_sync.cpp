@@ -102,12 +102,15 @@ Var batchnorm2d_sync(const Var& x, const Var& weight, const Var& bias, Tensor* r
       for (int64_t c = 0; c < g.c; ++c)
         running_var->data<T>()[c] =
             T((1.0 - p.momentum) * double(running_var->data<T>()[c]) + p.momentum * var[size_t(c)] * m / (m - 1));
-    // y = x (γ s) + (β − μ γ s)
+    // y = x (γ s) + (β − μ γ s), the coefficients rounded to T as the one-process kernel does.
     T* py = y.data<T>();
     for (int64_t nc = 0; nc < g.n * g.c; ++nc) {
       const size_t c = size_t(nc % g.c);
-      const double a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
-      for (int64_t i = 0; i < g.hw; ++i) py[nc * g.hw + i] = T(double(px[nc * g.hw + i]) * a + b);
+      const double a = gamma[c] * invstd[c];
+      const T at = T(a), bt = T(beta[c] - mean[c] * a);
+      const T* p = px + nc * g.hw;
+      T* q = py + nc * g.hw;
+      for (int64_t i = 0; i < g.hw; ++i) q[i] = p[i] * at + bt;
     }
   });
 
@@ -128,25 +131,32 @@ Var batchnorm2d_sync(const Var& x, const Var& weight, const Var& bias, Tensor* r
       std::vector<double> sums(size_t(2 * g.c), 0.0);
       for (int64_t nc = 0; nc < g.n * g.c; ++nc) {
         const size_t c = size_t(nc % g.c);
+        const T* p = px + nc * g.hw;
+        const T* q = pg + nc * g.hw;
+        double sg = 0, sgx = 0;  // Σ g, Σ g (x − μ) of this plane; × s below
         for (int64_t i = 0; i < g.hw; ++i) {
-          const double gi = double(pg[nc * g.hw + i]);
-          sums[c] += gi;
-          sums[size_t(g.c) + c] += gi * (double(px[nc * g.hw + i]) - mean[c]) * invstd[c];
+          sg += double(q[i]);
+          sgx += double(q[i]) * (double(p[i]) - mean[c]);
         }
+        sums[c] += sg;
+        sums[size_t(g.c) + c] += sgx * invstd[c];
       }
       if (dw) for (int64_t c = 0; c < g.c; ++c) dw->data<T>()[c] += T(sums[size_t(g.c + c)]);
       if (db) for (int64_t c = 0; c < g.c; ++c) db->data<T>()[c] += T(sums[size_t(c)]);
       // Reduce 3, on every process even where dx is not wanted (it is a collective).
       r->sum(sums.data(), int64_t(sums.size()));
       if (!dx) return;
+      // dx = k (g − G1/M − x̂ G2/M), k = γ s, x̂ = (x − μ) s, expanded as the one-process
+      // kernel does: dx += k·g − a·x + (a·μ − b), a = k s G2/M, b = k G1/M.
       T* pdx = dx->data<T>();
       for (int64_t nc = 0; nc < g.n * g.c; ++nc) {
         const size_t c = size_t(nc % g.c);
-        const double k = gamma[c] * invstd[c], g1 = sums[c] / m, g2 = sums[size_t(g.c) + c] / m;
-        for (int64_t i = 0; i < g.hw; ++i) {
-          const double xhat = (double(px[nc * g.hw + i]) - mean[c]) * invstd[c];
-          pdx[nc * g.hw + i] += T(k * (double(pg[nc * g.hw + i]) - g1 - xhat * g2));
-        }
+        const double k = gamma[c] * invstd[c], a = k * invstd[c] * sums[size_t(g.c) + c] / m, b = k * sums[c] / m;
+        const T kt = T(k), at = T(a), c0 = T(a * mean[c] - b);
+        const T* p = px + nc * g.hw;
+        const T* q = pg + nc * g.hw;
+        T* d = pdx + nc * g.hw;
+        for (int64_t i = 0; i < g.hw; ++i) d[i] += kt * q[i] - at * p[i] + c0;
       }
     });
   });
