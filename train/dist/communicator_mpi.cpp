@@ -41,6 +41,12 @@ namespace {
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() {
+    // A rank waiting in a collective yields its core instead of spinning on it (Open MPI; the
+    // user's own setting wins). On a shared or oversubscribed machine a spinning rank takes the
+    // core from the rank it waits for: 2 ranks on this 2-core host trained at 0.64× one
+    // 2-thread process with spinning, 0.9–1.0× with yielding (docs/scaling.md). The same
+    // reason as OpenMP's passive wait policy (apps/omp_wait_policy.h).
+    ::setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int provided = 0;
     // Only the main thread calls MPI (the loader's threads and OpenMP's never do).
     SM_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
