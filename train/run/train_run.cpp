@@ -456,8 +456,9 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   if (r.writes()) fs::create_directories(r.dir, ec);
   SM_CHECK(!ec, opt.out << ": cannot create the run folder: " << ec.message());
   run_folder_check(r);
-  // Every rank has read what it needs of the folder as it was (config.json on --resume comes
-  // next and is rewritten atomically) before rank 0 writes anything into it.
+  // The other ranks go on once rank 0 has checked and made the folder (an error there ends them
+  // all); from here on they only read it: config.json, split.json and run.json on --resume (rank
+  // 0 rewrites them atomically), checkpoints and best weights of finished stages.
   if (opt.comm) opt.comm->barrier();
   if (opt.resume) {
     SM_CHECK(fs::exists(r.dir / "config.json"), opt.out << ": nothing to resume (no config.json in the run folder)");
