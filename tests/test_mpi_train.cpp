@@ -7,6 +7,7 @@
 //     (2 → 1 ranks) to the weights of an uninterrupted one-process run, within the same bar;
 //   - one rank killed: mpirun ends the other, exits non-zero within seconds, and the last
 //     checkpoint resumes;
+//   - an error on one rank ends both at once, with that rank's message;
 //   - the communicator itself on 3 ranks: rank-order sums bit for bit, broadcast, the vote.
 // Skipped, saying so, where mpirun is missing or the program was built without MPI (ctest
 // shows the case as skipped: SKIP_REGULAR_EXPRESSION in CMakeLists.txt).
@@ -283,6 +284,40 @@ TEST_CASE("mpi: one rank killed ends both within seconds, non-zero exit, and the
   file_write_atomic(run + "/config.json", config.dump(1));
   REQUIRE(train(0, {"--resume", "--out", run, "--stage", "detect", "--no-eval"}, dir.file("resume.log")) == 0);
   CHECK(file_read_all(dir.file("resume.log")).find("detect: resumed at step " + std::to_string(step)) != std::string::npos);
+}
+
+TEST_CASE("mpi: an error on one rank ends every rank at once with that rank's message, never a hang") {
+  SKIP_WITHOUT_MPI();
+  test::TempDir dir("mpi_error");
+  const std::string cfg = config_write(dir, 6, 1);
+  nlohmann::json bad = nlohmann::json::parse(file_read_all(cfg));
+  bad["data"]["train"] = dir.file("no_such_data");
+  const std::string bad_cfg = dir.file("bad.json");
+  file_write_atomic(bad_cfg, bad.dump(1));
+  // MPMD: rank 0 gets the good config and goes on to its first collective; rank 1 fails.
+  const std::string run = dir.file("run"), log = dir.file("run.log");
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
+    const std::string mpirun = mpirun_path();
+    ::execl(mpirun.c_str(), mpirun.c_str(), "--allow-run-as-root", "--oversubscribe", "-np", "1", kProgram.c_str(), "train",
+            "--config", cfg.c_str(), "--out", run.c_str(), "--stage", "detect", "--no-eval", ":", "-np", "1", kProgram.c_str(),
+            "train", "--config", bad_cfg.c_str(), "--out", run.c_str(), "--stage", "detect", "--no-eval",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto t0 = Clock::now();
+  const int rc = wait_exit(pid);
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const std::string out = file_read_all(log);
+  INFO(out);
+  CHECK(rc != 0);
+  CHECK(seconds < 30);
+  CHECK(out.find("spinemark train: error on rank 1 of 2: dataset") != std::string::npos);
 }
 
 // The communicator itself, as 3 MPI ranks: this test program runs the "worker" case below
