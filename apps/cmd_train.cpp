@@ -1,11 +1,14 @@
 // `spinemark train --config FILE --out DIR [--stage detect|coarse|refine|all] [--resume | --overwrite]
 // [--minutes M] [--threads N] [--seed S]`: a training run of the 2-step method (train/run/train_run.h).
-// Ctrl-C saves a checkpoint and exits; --resume continues bit-identically.
+// Ctrl-C saves a checkpoint and exits; --resume continues bit-identically. Under an MPI launcher
+// (`mpirun -np N spinemark train ...`) the N processes train one run data-parallel
+// (docs/scaling.md); an error on any of them ends them all (MPI_Abort), never a hang.
 #include <cstdio>
 #include <omp.h>
 
 #include "apps/command.h"
 #include "apps/option_checks.h"
+#include "train/dist/communicator.h"
 #include "train/run/stop_signal.h"
 #include "train/run/train_run.h"
 
@@ -45,8 +48,23 @@ void train_main(const TrainArgs& a, const std::string& command_line) {
     std::fprintf(stderr, "%s\n", line.c_str());
     std::fflush(stderr);
   };
+  const std::unique_ptr<Communicator> comm = communicator_from_environment();
+  o.comm = comm.get();
   stop_signals_install();
-  const TrainRunResult r = train_run(cfg, o);
+  TrainRunResult r;
+  try {
+    r = train_run(cfg, o);
+  } catch (const std::exception& e) {
+    if (comm->size() == 1) throw;
+    // The other ranks wait for this one in their next collective: end them all now.
+    std::fprintf(stderr, "spinemark train: error on rank %d of %d: %s\n", comm->rank(), comm->size(), e.what());
+    std::fflush(stderr);
+    comm->abort(1);
+  }
+  if (comm->rank() != 0) {  // rank 0 reports; every rank exits with the same code
+    if (!r.completed) command_set_exit_code(r.stop_reason == "interrupted" ? 130 : 3);
+    return;
+  }
   if (!r.completed) {
     std::fprintf(stderr, "train: stopped (%s); the checkpoint is saved: spinemark train --resume --out %s\n", r.stop_reason.c_str(),
                  a.out.c_str());

@@ -10,6 +10,8 @@
 #include "tensor/device_backend.h"
 #include "tensor/kernels/context.h"
 #include "tensor/kernels/dispatch.h"
+#include "train/dist/communicator.h"
+#include "train/dist/nccl_sum.h"
 
 namespace {
 
@@ -28,6 +30,12 @@ void version_print() {
   std::printf("  compiler     : %s\n", sm::build::compiler);
   std::printf("  CUDA         : %s\n", cuda);
   std::printf("  DICOM        : %s\n", dicom);
+  const std::string mpi = sm::communicator_mpi_library();
+  std::printf("  MPI          : %s\n", mpi.empty() ? "no (one process per run; install libopenmpi-dev and rebuild for mpirun)"
+                                                   : ("yes, " + mpi + " (mpirun -np N spinemark train: docs/scaling.md)").c_str());
+  const std::string nccl = sm::nccl_library();
+  std::printf("  NCCL         : %s\n", nccl.empty() ? "no (GPU ranks need a CUDA build with NCCL and MPI)"
+                                                    : ("yes, " + nccl + " (the GPU gradient sum; GPU training is not there yet)").c_str());
   std::printf("  Eigen        : %d.%d.%d\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
   std::printf("  CPU threads  : %d (OpenMP; set OMP_NUM_THREADS or --threads)\n", omp_get_max_threads());
   std::printf("  OpenMP wait  : %s (threads at a barrier; set OMP_WAIT_POLICY or GOMP_SPINCOUNT to override)\n",

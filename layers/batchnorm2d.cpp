@@ -1,11 +1,13 @@
 // BatchNorm2d layer (see batchnorm2d.h): shape checks, the graph node, and one kernel call each
 // way (tensor/kernels/batchnorm.h, where the formulas are). The forward returns the statistics
 // it normalised with (kernels::BatchNormSaved, the same on both devices); the backward consumes
-// them and recomputes x̂ from x: nothing of the size of x is stored.
+// them and recomputes x̂ from x: nothing of the size of x is stored. In training, with a
+// batch-statistics reducer installed (a data-parallel run), batchnorm2d_sync.cpp does the work.
 #include "layers/batchnorm2d.h"
 
 #include <vector>
 
+#include "layers/batchnorm2d_sync.h"
 #include "tensor/kernels/batchnorm.h"
 #include "tensor/ops.h"
 
@@ -13,6 +15,8 @@ namespace sm {
 
 Var batchnorm2d(const Var& x, const Var& weight, const Var& bias, Tensor* running_mean, Tensor* running_var,
                 bool training, const BatchNormParams& p) {
+  if (BatchStatsReducer* reducer = batch_stats_reducer(); training && reducer)
+    return batchnorm2d_sync(x, weight, bias, running_mean, running_var, p, *reducer);
   const Tensor& xv = x.value();
   SM_CHECK(xv.dim() == 4, "batchnorm2d: x " << shape_str(xv.shape()) << " must be (N, C, H, W)");
   const kernels::BatchNormGeometry g{xv.size(0), xv.size(1), xv.size(2), xv.size(3)};

@@ -10,7 +10,7 @@
 #     rooms are ordered too; a room may include its own headers and those of a lower room, never
 #     those of a room of the same rank (they are siblings) or a higher one:
 #       models/: image 0 < geometry 1 < measure 2, nets 2 < pipeline 3
-#       train/:  optim 0, synth 0 < data 1 < eval 2 < run 3 < bench 4
+#       train/:  optim 0, synth 0, dist 0 < data 1 < eval 2 < run 3 < bench 4
 # tests/ and bench/ are outside the product layering (they may test any layer, and the GPU tests
 # call cuda/ directly); the build (CMakeLists.txt, scripts/) is not C++ and not checked.
 # Includes without a directory ("build_info.h", generated) and system includes (<...>) are
@@ -31,7 +31,7 @@ room_rank() {
   case "$1" in
     models/image) echo 0 ;; models/geometry) echo 1 ;; models/measure) echo 2 ;; models/nets) echo 2 ;;
     models/pipeline) echo 3 ;;
-    train/optim) echo 0 ;; train/synth) echo 0 ;; train/data) echo 1 ;; train/eval) echo 2 ;;
+    train/optim) echo 0 ;; train/synth) echo 0 ;; train/dist) echo 0 ;; train/data) echo 1 ;; train/eval) echo 2 ;;
     train/run) echo 3 ;; train/bench) echo 4 ;;
     *) echo "" ;;
   esac
@@ -117,7 +117,7 @@ self_test() {
   local tmp out rc fails=0
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/check_dependencies.XXXXXX") || return 1
   trap 'rm -rf "$tmp"' RETURN
-  mkdir -p "$tmp"/{tensor,autograd,layers,models/{image,geometry,measure,nets,pipeline},train/{data,run,optim,synth},apps,cuda,tests,bench}
+  mkdir -p "$tmp"/{tensor,autograd,layers,models/{image,geometry,measure,nets,pipeline},train/{data,run,optim,synth,dist},apps,cuda,tests,bench}
   printf '#include "tensor/tensor.h"\n#include "cuda/backend.h"\n' > "$tmp/tensor/ops.cpp"         # allowed
   printf '#include <vector>\n#include "tensor/ops.h"\n' > "$tmp/autograd/var.h"                     # allowed
   printf '#include "autograd/var.h"\n#include "layers/x.h"\n#include "build_info.h"\n' > "$tmp/layers/x.h"  # allowed
@@ -130,8 +130,9 @@ self_test() {
   printf '#include "models/image/i.h"\n#include "models/geometry/g.h"\n' > "$tmp/models/image/i.cpp"    # 5: room above
   printf '#include "models/geometry/g.h"\n#include "models/nets/n.h"\n' > "$tmp/models/measure/a.cpp"  # 6: sibling
   printf '#include "train/optim/o.h"\n#include "train/run/r.h"\n' > "$tmp/train/data/d.cpp"            # 7: room above
-  printf '#include "models/pipeline/p.h"\n#include "train/data/d.h"\n' > "$tmp/train/run/r.cpp"        # allowed
-  printf '#include "layers/x.h"\n' > "$tmp/models/loose.h"                                          # 8: no room
+  printf '#include "layers/x.h"\n#include "train/optim/o.h"\n' > "$tmp/train/dist/c.cpp"             # 8: sibling
+  printf '#include "models/pipeline/p.h"\n#include "train/data/d.h"\n#include "train/dist/c.h"\n' > "$tmp/train/run/r.cpp"  # allowed
+  printf '#include "layers/x.h"\n' > "$tmp/models/loose.h"                                          # 9: no room
   printf '#include "cuda/backend.h"\n#include "apps/command.h"\n' > "$tmp/tests/test_x.cpp"        # outside: ignored
   printf '#include "cuda/backend.h"\n' > "$tmp/bench/b.cpp"                                        # outside: ignored
   out=$(check_tree "$tmp")
@@ -146,6 +147,7 @@ self_test() {
     'models/image/i.cpp:2: #include "models/geometry/g.h" (models/image/ (room rank 0) includes from models/geometry/ (room rank 1), a room above it)'
     'models/measure/a.cpp:2: #include "models/nets/n.h" (models/measure/ and models/nets/ are sibling rooms of rank 2: neither may include the other)'
     'train/data/d.cpp:2: #include "train/run/r.h" (train/data/ (room rank 1) includes from train/run/ (room rank 3), a room above it)'
+    'train/dist/c.cpp:2: #include "train/optim/o.h" (train/dist/ and train/optim/ are sibling rooms of rank 0: neither may include the other)'
   )
   local e
   for e in "${expect[@]}"; do
@@ -172,6 +174,7 @@ self_test() {
   printf '#include "models/image/i.h"\n' > "$tmp/models/image/i.cpp"
   printf '#include "models/geometry/g.h"\n' > "$tmp/models/measure/a.cpp"
   printf '#include "train/optim/o.h"\n' > "$tmp/train/data/d.cpp"
+  printf '#include "layers/x.h"\n' > "$tmp/train/dist/c.cpp"
   mv "$tmp/models/loose.h" "$tmp/models/nets/loose.h"
   printf '#include "tensor/tensor.h"\n' > "$tmp/layers/glue.h"
   printf '#include "cuda/context.h"\n#include "tensor/tensor.h"\n' > "$tmp/cuda/k.cu"
@@ -182,7 +185,7 @@ self_test() {
     echo "check_dependencies self-test: FAILED ($fails)"
     return 1
   fi
-  echo "check_dependencies self-test: passed (10 planted violations reported, exit 1; clean tree exit 0)"
+  echo "check_dependencies self-test: passed (11 planted violations reported, exit 1; clean tree exit 0)"
   return 0
 }
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <memory>
 #include <set>
 
 #include "tensor/rng.h"
@@ -90,4 +91,43 @@ TEST_CASE("bad configurations are refused") {
   CHECK_THROWS_AS(Loader(c, fake_sample), Error);
   c = small_config(0);
   CHECK_THROWS_AS(Loader(c, fake_sample), Error);
+}
+
+TEST_CASE("shards: the slices of 1, 2 and 3 processes put together are the unsharded batches, rows in order") {
+  // Batch of 5 over 3 shards: rows [0, 1), [1, 3), [3, 5) (n·k/N).
+  for (int shards : {1, 2, 3, 5}) {
+    CAPTURE(shards);
+    std::vector<std::unique_ptr<Loader>> owned;
+    for (int k = 0; k < shards; ++k) {
+      LoaderConfig c = small_config(2);
+      c.shard = k, c.shards = shards;
+      owned.push_back(std::make_unique<Loader>(c, fake_sample));
+      owned.back()->epoch_start(3);
+    }
+    Loader whole(small_config(1), fake_sample);
+    whole.epoch_start(3);
+    Batch all;
+    while (whole.next(all)) {
+      std::vector<uint64_t> indices;
+      std::vector<float> images;
+      for (auto& l : owned) {
+        Batch part;
+        REQUIRE(l->next(part));
+        CHECK(part.rows_total == 5);
+        CHECK(part.images.size(0) >= 1);
+        indices.insert(indices.end(), part.indices.begin(), part.indices.end());
+        const std::vector<float> v = part.images.to_vector_f32();
+        images.insert(images.end(), v.begin(), v.end());
+      }
+      CHECK(indices == all.indices);
+      CHECK(images == all.images.to_vector_f32());
+    }
+    for (auto& l : owned) {
+      Batch part;
+      CHECK_FALSE(l->next(part));
+    }
+  }
+  LoaderConfig c = small_config(1);
+  c.shards = 6;  // more processes than rows in a batch
+  CHECK_THROWS_WITH_AS(Loader(c, fake_sample), doctest::Contains("cannot be shared by 6 processes"), Error);
 }

@@ -14,6 +14,12 @@ Loader::Loader(const LoaderConfig& config, SampleFn make) : cfg_(config), make_(
   SM_CHECK(cfg_.channels > 0 && cfg_.height > 0 && cfg_.width > 0 && cfg_.landmarks > 0, "loader: sample shape not set");
   SM_CHECK(!cfg_.drop_last || cfg_.size >= uint64_t(cfg_.batch),
            "loader: " << cfg_.size << " samples cannot fill one batch of " << cfg_.batch);
+  SM_CHECK(cfg_.shards >= 1 && cfg_.shard >= 0 && cfg_.shard < cfg_.shards,
+           "loader: shard " << cfg_.shard << " of " << cfg_.shards << " does not exist");
+  SM_CHECK(cfg_.shards <= cfg_.batch && (cfg_.drop_last || cfg_.shards == 1 || cfg_.size % uint64_t(cfg_.batch) == 0 ||
+                                         cfg_.size % uint64_t(cfg_.batch) >= uint64_t(cfg_.shards)),
+           "loader: a batch of " << cfg_.batch << " (or the epoch's last one) cannot be shared by " << cfg_.shards
+                                 << " processes (give each at least one sample: a larger batch, or fewer processes)");
 }
 
 Loader::~Loader() { workers_stop(); }
@@ -59,16 +65,20 @@ void Loader::epoch_start(uint64_t epoch, uint64_t first) {
 
 Batch Loader::batch_build(uint64_t number) const {
   const uint64_t begin = number * uint64_t(cfg_.batch);
-  const uint64_t n = std::min<uint64_t>(uint64_t(cfg_.batch), cfg_.size - begin);
+  const uint64_t all = std::min<uint64_t>(uint64_t(cfg_.batch), cfg_.size - begin);
+  // This process's slice of the batch's rows (the whole batch when not sharded).
+  const uint64_t lo = all * uint64_t(cfg_.shard) / uint64_t(cfg_.shards);
+  const uint64_t n = all * uint64_t(cfg_.shard + 1) / uint64_t(cfg_.shards) - lo;
   const int64_t chw = int64_t(cfg_.channels) * cfg_.height * cfg_.width, l = cfg_.landmarks;
   Batch b;
   b.epoch = epoch_;
   b.number = number;
+  b.rows_total = int64_t(all);
   b.images = Tensor::empty({int64_t(n), cfg_.channels, cfg_.height, cfg_.width});
   b.targets = Tensor::empty({int64_t(n), l, 2});
   b.mask = Tensor::empty({int64_t(n), l});
   for (uint64_t k = 0; k < n; ++k) {
-    const uint64_t index = order_[begin + k];
+    const uint64_t index = order_[begin + lo + k];
     Sample s = make_(epoch_, index);
     SM_CHECK(int64_t(s.image.size()) == chw && int64_t(s.targets.size()) == 2 * l && int64_t(s.visible.size()) == l,
              "loader: sample " << index << " has the wrong size (image " << s.image.size() << ", expected " << chw << ")");

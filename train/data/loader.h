@@ -23,11 +23,13 @@ struct Sample {
 };
 
 struct Batch {
+  // N: the rows of this process's slice (the whole batch without sharding).
   Tensor images;   // (N, C, H, W)
   Tensor targets;  // (N, L, 2)
   Tensor mask;     // (N, L)
   std::vector<uint64_t> indices;  // dataset index of each row
   uint64_t epoch = 0, number = 0;  // which batch of which epoch
+  int64_t rows_total = 0;          // the whole batch's rows, over every shard
 };
 
 struct LoaderConfig {
@@ -39,6 +41,10 @@ struct LoaderConfig {
   bool drop_last = true;   // training: only full batches
   int threads = 2;         // worker threads (>= 1)
   int prefetch = 4;        // batches built ahead of the consumer
+  // Data-parallel runs (train/dist/): this process builds only its fixed slice of every batch of
+  // n rows, rows [n·shard/shards, n·(shard+1)/shards); which samples form a batch, and in what
+  // order, stays that of one process. shards <= batch, so that no slice is empty.
+  int shard = 0, shards = 1;
 };
 
 // make(epoch, index) -> the sample; must be thread-safe and depend on nothing else.

@@ -49,13 +49,16 @@ void curves_write(const std::string& path, const std::string& stage, const Metri
 }  // namespace
 
 MetricsLog::MetricsLog(const StageOptions& o, const std::string& dir, int64_t resume_step, const Interval& interval,
-                       std::function<void(const std::string&)> log)
+                       std::function<void(const std::string&)> log, bool write)
     : o_(o),
       path_((fs::path(dir) / "metrics.jsonl").string()),
       curves_path_((fs::path(dir) / "curves.png").string()),
       log_(std::move(log)),
       interval_(interval),
-      interval_first_(std::max<int64_t>(resume_step, 0)) {
+      interval_first_(std::max<int64_t>(resume_step, 0)),
+      write_(write) {
+  if (!write_) log_ = nullptr;
+  if (!write_) return;
   if (resume_step >= 0) hist_ = metrics_rewind(path_, resume_step);
   else file_write_atomic(path_, "");
   out_.open(path_, std::ios::app);
@@ -65,7 +68,7 @@ void MetricsLog::step_write(int64_t step, int64_t epoch, double lr, double grad_
   const double secs = interval_time_.seconds(), loss = interval_.loss_sum / interval_.loss_n;
   const double ips = double(step - interval_first_) * o_.batch / std::max(secs, 1e-9);
   const double eta = double(o_.steps - step) * secs / std::max<double>(1, double(step - interval_first_));
-  out_ << nlohmann::json{{"type", "step"}, {"step", step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+  if (write_) out_ << nlohmann::json{{"type", "step"}, {"step", step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                          {"images_per_s", ips}, {"elapsed_s", elapsed_s}}.dump() << "\n";
   hist_.loss_step.push_back(double(step));
   hist_.loss.push_back(loss);
@@ -84,6 +87,7 @@ void MetricsLog::step_write(int64_t step, int64_t epoch, double lr, double grad_
 void MetricsLog::val_write(int64_t step, double v, bool better, double best_val, int64_t best_step) {
   hist_.val_step.push_back(double(step));
   hist_.val.push_back(v);
+  if (!write_) return;
   out_ << nlohmann::json{{"type", "val"}, {"step", step}, {"val_error_px", v}, {"best_val_error_px", best_val}}.dump() << "\n";
   out_.flush();
   curves_write(curves_path_, o_.name, hist_);

@@ -29,9 +29,10 @@ class MetricsLog {
 
   // A fresh start empties metrics.jsonl. A resumed one (resume_step >= 0) drops the lines past
   // the checkpoint's step (written by a run that was then killed), so that the log has no
-  // duplicates, and reads the history back.
+  // duplicates, and reads the history back. With `write` false (the ranks other than 0 of a
+  // data-parallel run) it keeps the interval and writes, draws and logs nothing.
   MetricsLog(const StageOptions& options, const std::string& stage_dir, int64_t resume_step, const Interval& interval,
-             std::function<void(const std::string&)> log);
+             std::function<void(const std::string&)> log, bool write = true);
 
   void loss_add(double loss) { interval_.loss_sum += loss, ++interval_.loss_n; }
   const Interval& interval() const { return interval_; }
@@ -49,6 +50,7 @@ class MetricsLog {
   Interval interval_;
   Stopwatch interval_time_;
   int64_t interval_first_ = 0;  // the step the interval started after
+  bool write_ = true;
   std::ofstream out_;
 };
 

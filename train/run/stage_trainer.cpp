@@ -17,6 +17,8 @@
 #include "tensor/file_io.h"
 #include "tensor/json_field.h"
 #include "tensor/stopwatch.h"
+#include "train/dist/batch_stats_over_ranks.h"
+#include "train/dist/module_broadcast.h"
 #include "train/optim/lr_schedule.h"
 #include "train/optim/optimizer.h"
 #include "train/run/checkpoint_ring.h"
@@ -53,23 +55,56 @@ LrSchedule schedule_make(const StageOptions& o) {
   return s;
 }
 
-// The loader of a stage: its batch size and threads over the data's own settings.
-LoaderConfig loader_config_for(const StageOptions& o, const LoaderConfig& lc) {
+// The loader of a stage: its batch size and threads over the data's own settings; with several
+// ranks, this rank's slice of every batch.
+LoaderConfig loader_config_for(const StageOptions& o, const LoaderConfig& lc, const Communicator* comm) {
   LoaderConfig c = lc;
   c.batch = o.batch;
   c.threads = o.loader_threads;
+  if (comm) c.shard = comm->rank(), c.shards = comm->size();
   return c;
 }
 
-// One forward + loss + backward; returns the loss (gradients are in the parameter buffer).
-double step_loss_backward(const StageOptions& o, DsntNet& net, const Batch& b) {
+double mask_sum(const Tensor& mask) {
+  double s = 0;
+  for (int64_t i = 0; i < mask.numel(); ++i) s += double(mask.f32()[i]);
+  return s;
+}
+
+// One forward + loss + backward; returns the loss of the WHOLE batch (gradients are in the
+// parameter buffer; with several ranks, this rank's share of them, summed by the caller).
+// Both loss terms are means over the visible landmarks (dsnt_losses.h): rank r's loss is
+// ℓ_r = S_r / V_r, the batch's ℓ = Σ S_r / Σ V_r = Σ_r (V_r / V) ℓ_r. So rank r backpropagates
+// (V_r / V) ℓ_r and the sum of the ranks' gradients is the gradient of ℓ. The loss is summed
+// BEFORE any backward: a non-finite loss then stops every rank at the same point (a rank that
+// skipped its backward would leave the others waiting in BatchNorm's reduction).
+double step_loss_backward(const StageOptions& o, DsntNet& net, const Batch& b, Communicator* comm) {
   net.train();
   DsntOutput out = net.forward_all(Var(b.images));
   Var loss = euclidean_loss(out.coords, b.targets, b.mask);
   if (o.js_lambda != 0) loss = add(loss, scale(js_regularizer(out.heatmaps, b.targets, o.sigma, b.mask), o.js_lambda));
-  const double value = loss.value().item();
+  double value = loss.value().item();
+  if (comm && comm->size() > 1) {
+    const double visible = mask_sum(b.mask);
+    double sums[2] = {visible, value * visible};  // [V_r, S_r] -> [V, S]
+    comm->sum(sums, 2);
+    const double share = sums[0] > 0 ? visible / sums[0] : 0.0;
+    value = sums[0] > 0 ? sums[1] / sums[0] : 0.0;
+    if (std::isfinite(value)) loss = scale(loss, share);
+  }
   if (std::isfinite(value)) backward(loss);
   return value;
+}
+
+// Σ over the ranks of every parameter gradient, in rank order (communicator.h): afterwards each
+// rank holds the gradient of the whole batch and takes the same optimizer step.
+void grads_sum_over_ranks(ParameterBuffer& params, Communicator* comm) {
+  if (!comm || comm->size() == 1) return;
+  params.grads_gather();
+  for (ParameterGroup& g : params.groups()) {
+    SM_CHECK(g.device == Device::CPU && g.dtype == DType::F32, "data-parallel training sums float32 CPU gradients");
+    comm->sum(g.grads.f32(), g.grads.numel());
+  }
 }
 
 }  // namespace
@@ -128,7 +163,7 @@ int64_t stage_steps_plan(const StageOptions& o, const DsntNetConfig& cfg, const 
   DsntNet net(cfg, rng);  // a throwaway copy: the real run starts from its own initialisation
   ParameterBuffer params(net);
   auto opt = optimizer_make(o, params);
-  Loader loader(loader_config_for(o, lc), make);  // exactly what stage_train will use
+  Loader loader(loader_config_for(o, lc, hooks.comm), make);  // exactly what stage_train will use
   loader.epoch_start(1u << 20);  // an epoch the run never reaches, so nothing is cached ahead
   Batch b;
   double t_step = 0;
@@ -137,7 +172,7 @@ int64_t stage_steps_plan(const StageOptions& o, const DsntNetConfig& cfg, const 
     if (!loader.next(b)) loader.epoch_start((1u << 20) + uint64_t(k)), loader.next(b);
     const Stopwatch step_time;
     opt->zero_grad();
-    step_loss_backward(o, net, b);
+    step_loss_backward(o, net, b, nullptr);  // each rank times its own slice; the caller shares rank 0's plan
     opt->step();
     if (k >= warm) t_step += step_time.seconds() / timed;
   }
@@ -159,6 +194,8 @@ namespace {
 
 // Validates and keeps the best weights, by validation landmark error, never by loss (method.md
 // §6); best.safetensors exists from the first validation on, even when it gave no finite error.
+// Every rank validates (the same weights give the same error) and keeps the same best; rank 0
+// alone writes.
 struct Validator {
   const StageHooks& hooks;
   DsntNet& net;
@@ -166,15 +203,14 @@ struct Validator {
   std::string best_path;
   double best_val = INFINITY;
   int64_t best_step = 0;
+  bool writes = true;
 
   void run(int64_t step) {
     const double v = hooks.validate ? hooks.validate(net) : NAN;
     net.train();
     const bool better = std::isfinite(v) && v < best_val;
-    if (better || !file_exists(best_path)) {
-      if (better) best_val = v, best_step = step;
-      weights_save(best_path, net);
-    }
+    if (better) best_val = v, best_step = step;
+    if (writes && (better || !file_exists(best_path))) weights_save(best_path, net);
     metrics.val_write(step, v, better, best_val, best_step);
   }
 };
@@ -211,12 +247,15 @@ void stage_folder_create(const std::string& dir) {
 }
 
 // With `resume` and a checkpoint in the folder: loads it into net, opt and st and returns the
-// progress it carried. Otherwise a fresh start: clears an earlier attempt's files, returns none.
+// progress it carried. Otherwise a fresh start: clears an earlier attempt's files (rank 0),
+// returns none. Every rank of a data-parallel run reads the same checkpoint (the run folder is
+// on a filesystem they all see); the data position counts global batches, so a run resumes with
+// any number of ranks.
 std::optional<StageProgress> stage_start(const StageOptions& o, const CheckpointRing& ring, bool resume, DsntNet& net,
-                                         Optimizer& opt, TrainState& st, const StageHooks& hooks) {
+                                         Optimizer& opt, TrainState& st, const StageHooks& hooks, bool writes) {
   const std::vector<std::string> candidates = resume ? ring.resume_candidates() : std::vector<std::string>{};
   if (candidates.empty()) {
-    ring.clear();
+    if (writes) ring.clear();
     return std::nullopt;
   }
   // A damaged latest pair (truncated or corrupt file, a hash mismatch) falls back to the intact
@@ -240,14 +279,17 @@ std::optional<StageProgress> stage_start(const StageOptions& o, const Checkpoint
 
 // One training step on batch b: forward, loss, backward, clipping, the optimizer's step. A loss
 // or gradient norm that is not finite stops the run before the step, so the weights and the last
-// checkpoint stay good. Returns {loss, gradient norm}.
+// checkpoint stay good. With several ranks the loss and the gradients are those of the whole
+// batch (summed over the ranks), so every rank takes the same decisions. Returns {loss, gradient
+// norm}.
 std::pair<double, double> step_train(const StageOptions& o, DsntNet& net, ParameterBuffer& params, Optimizer& opt,
-                                     const Batch& b, double lr, int64_t step) {
+                                     const Batch& b, double lr, int64_t step, Communicator* comm) {
   opt.lr_set(lr);
   opt.zero_grad();
-  const double loss = step_loss_backward(o, net, b);
+  const double loss = step_loss_backward(o, net, b, comm);
   SM_CHECK(std::isfinite(loss), o.name << ": the loss became " << loss << " at step " << step
                                        << "; stopped, the last good checkpoint is kept (try a smaller lr)");
+  grads_sum_over_ranks(params, comm);
   const double gn = grad_clip_norm(params, o.grad_clip);
   SM_CHECK(std::isfinite(gn), o.name << ": the gradient norm became " << gn << " at step " << step
                                      << "; stopped, the last good checkpoint is kept (try a smaller lr or grad_clip)");
@@ -256,12 +298,17 @@ std::pair<double, double> step_train(const StageOptions& o, DsntNet& net, Parame
 }
 
 // Why the stage stops after `step` ("" when it goes on): the time budget, Ctrl-C / SIGTERM, or
-// the fault tests' stop_after_steps.
-std::string stop_reason(const StageOptions& o, int64_t step, double elapsed_s) {
-  if (o.minutes > 0 && elapsed_s > o.minutes * 60.0) return "time budget";
-  if (stop_requested()) return "interrupted";
-  if (o.stop_after_steps > 0 && step >= o.stop_after_steps) return "stop_after_steps";
-  return "";
+// the fault tests' stop_after_steps. With several ranks, a vote: when any rank wants to stop,
+// every rank stops after this same step, for the reason that ranks first here (a clock or a
+// signal seen by one rank only must not leave the others waiting for it).
+std::string stop_reason(const StageOptions& o, int64_t step, double elapsed_s, Communicator* comm) {
+  static const char* const reasons[] = {"", "stop_after_steps", "interrupted", "time budget"};  // by rank
+  int code = 0;
+  if (o.minutes > 0 && elapsed_s > o.minutes * 60.0) code = 3;
+  else if (stop_requested()) code = 2;
+  else if (o.stop_after_steps > 0 && step >= o.stop_after_steps) code = 1;
+  if (comm) code = comm->vote_max(code);
+  return reasons[code];
 }
 
 }  // namespace
@@ -272,24 +319,30 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
                         const std::string& dir, bool resume, const StageHooks& hooks) {
   SM_CHECK(o.steps > 0, o.name << ": no step count (plan it from the time budget first)");
   const Stopwatch time;
-  stage_folder_create(dir);
+  Communicator* comm = hooks.comm && hooks.comm->size() > 1 ? hooks.comm : nullptr;
+  const bool writes = !comm || comm->rank() == 0;
+  // SyncBatchNorm for the whole stage (the validations run BatchNorm in eval mode: no reductions).
+  std::optional<BatchStatsOverRanks> bn_over_ranks;
+  if (comm) bn_over_ranks.emplace(*comm);
+  BatchStatsReducerScope bn_scope(comm ? &*bn_over_ranks : nullptr);
+  if (writes) stage_folder_create(dir);
   ParameterBuffer params(net);
   auto opt = optimizer_make(o, params);
   const LrSchedule schedule = schedule_make(o);
   const int64_t val_every = std::max<int64_t>(1, o.steps / o.validations);
   const CheckpointRing ring(dir);
   TrainState st;
-  const std::optional<StageProgress> resumed = stage_start(o, ring, resume, net, *opt, st, hooks);
+  const std::optional<StageProgress> resumed = stage_start(o, ring, resume, net, *opt, st, hooks, writes);
   const StageProgress before = resumed.value_or(StageProgress{});
-  file_write_atomic((fs::path(dir) / "options.json").string(), stage_options_to_json(o).dump(2) + "\n");
-  Loader loader(loader_config_for(o, lc), make);
+  if (writes) file_write_atomic((fs::path(dir) / "options.json").string(), stage_options_to_json(o).dump(2) + "\n");
+  Loader loader(loader_config_for(o, lc, comm), make);
   loader.epoch_start(uint64_t(st.epoch), uint64_t(st.data_position));
-  MetricsLog metrics(o, dir, resumed ? st.step : -1, before.interval, hooks.log);
-  Validator val{hooks, net, metrics, (fs::path(dir) / "best.safetensors").string(), before.best_val, before.best_step};
+  MetricsLog metrics(o, dir, resumed ? st.step : -1, before.interval, hooks.log, writes);
+  Validator val{hooks, net, metrics, (fs::path(dir) / "best.safetensors").string(), before.best_val, before.best_step, writes};
   auto elapsed = [&] { return before.elapsed_s + time.seconds(); };
   auto save = [&] {
     st.extra_json = stage_progress_to_json({val.best_val, val.best_step, elapsed(), metrics.interval()});
-    ring.save(net, *opt, st);
+    if (writes) ring.save(net, *opt, st);
   };
   StageResult res;
   Batch b;
@@ -300,12 +353,12 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
       continue;
     }
     const double lr = schedule.lr_at(st.step);
-    const auto [loss, grad_norm] = step_train(o, net, params, *opt, b, lr, st.step + 1);
+    const auto [loss, grad_norm] = step_train(o, net, params, *opt, b, lr, st.step + 1, comm);
     ++st.step, ++st.data_position;
     metrics.loss_add(loss);
     if (st.step % o.log_every == 0 || st.step == o.steps) metrics.step_write(st.step, st.epoch, lr, grad_norm, elapsed());
     // A stage validates at fixed steps and when its budget runs out; it checkpoints then and on any stop.
-    res.stop_reason = stop_reason(o, st.step, elapsed());
+    res.stop_reason = stop_reason(o, st.step, elapsed(), comm);
     const bool validate = st.step % val_every == 0 || st.step == o.steps || res.stop_reason == "time budget";
     if (validate) val.run(st.step);
     if (validate || !res.stop_reason.empty()) save();
@@ -315,7 +368,10 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   res.completed = st.step >= o.steps;
   res.best_val = val.best_val, res.best_step = val.best_step;
   res.seconds = elapsed();
-  if (res.completed || res.stop_reason == "time budget") weights_load(val.best_path, net);
+  if (res.completed || res.stop_reason == "time budget") {
+    if (writes) weights_load(val.best_path, net);  // rank 0 reads the file it wrote; the others get its weights
+    if (comm) module_broadcast(*comm, net);
+  }
   return res;
 }
 

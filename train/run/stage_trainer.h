@@ -13,6 +13,7 @@
 
 #include "models/nets/dsnt_net.h"
 #include "train/data/loader.h"
+#include "train/dist/communicator.h"
 
 namespace sm {
 
@@ -41,6 +42,11 @@ struct StageHooks {
   // Mean landmark error in original-image pixels on the validation split (lower is better).
   std::function<double(DsntNet&)> validate;
   std::function<void(const std::string&)> log;  // one progress line (the app prints it)
+  // The ranks of a data-parallel run (docs/scaling.md), or null for one process. Each rank
+  // trains on its slice of every batch; gradients, the loss and BatchNorm's statistics are
+  // summed over the ranks, so the weights are those of one process on the whole batch; only
+  // rank 0 writes the stage folder; every rank validates (the same weights: the same error).
+  Communicator* comm = nullptr;
 };
 
 struct StageResult {

@@ -38,13 +38,18 @@ struct Run {
   std::vector<DatasetEntry> train, val;
   std::ofstream log_file;
 
+  // Rank 0 of a data-parallel run (or the one process) writes the run folder and logs.
+  bool writes() const { return !opt.comm || opt.comm->rank() == 0; }
   void log(const std::string& line) {
+    if (!writes()) return;
     if (opt.log) opt.log(line);
     log_file << line << "\n";
     log_file.flush();
   }
   std::string path(const std::string& name) const { return (dir / name).string(); }
-  void config_write() { file_write_atomic(path("config.json"), train_config_to_json(cfg).dump(2) + "\n"); }
+  void config_write() {
+    if (writes()) file_write_atomic(path("config.json"), train_config_to_json(cfg).dump(2) + "\n");
+  }
 };
 
 // The prior of the ordered level decoding (level_chain.h) from the training split's annotated
@@ -158,7 +163,7 @@ void data_split(Run& r) {
   nlohmann::json split{{"train", nlohmann::json::array()}, {"val", nlohmann::json::array()}};
   for (const auto& e : r.train) split["train"].push_back(e.source);
   for (const auto& e : r.val) split["val"].push_back(e.source);
-  file_write_atomic(r.path("split.json"), split.dump(1) + "\n");
+  if (r.writes()) file_write_atomic(r.path("split.json"), split.dump(1) + "\n");
   r.log("data: " + std::to_string(r.train.size()) + " training and " + std::to_string(r.val.size()) + " validation images");
 }
 
@@ -272,20 +277,22 @@ std::shared_ptr<DsntNet> stage_net(SpineModel& m, const std::string& s) { return
 StageResult stage_run(Run& r, const std::string& name, const LoaderConfig& lc, const SampleFn& make, const StageHooks& hooks) {
   StageOptions& o = stage_options(r.cfg, name);
   const fs::path sdir = r.dir / name;
-  const bool resume = r.opt.resume && !stage_checkpoint_latest(sdir.string()).empty();
+  int resume = r.opt.resume && !stage_checkpoint_latest(sdir.string()).empty();
+  if (r.opt.comm) r.opt.comm->broadcast(&resume, sizeof resume);  // rank 0 decides for every rank
   if (o.steps == 0) {
     o.steps = stage_steps_plan(o, stage_net(r.model, name)->config(), lc, make, hooks);
+    if (r.opt.comm) r.opt.comm->broadcast(&o.steps, sizeof o.steps);  // rank 0's plan: the same steps everywhere
     r.config_write();  // the planned count is part of the run from now on
   }
   r.log(name + ": training " + std::to_string(o.steps) + " steps, batch " + std::to_string(o.batch) + ", " + o.optimizer +
         " lr " + std::to_string(o.lr) + (resume ? " (resuming)" : ""));
-  StageResult res = stage_train(o, *stage_net(r.model, name), lc, make, sdir.string(), resume, hooks);
+  StageResult res = stage_train(o, *stage_net(r.model, name), lc, make, sdir.string(), resume != 0, hooks);
   char line[200];
   std::snprintf(line, sizeof line, "%s: %s after %lld steps in %.1f min; best validation error %.3f px at step %lld", name.c_str(),
                 res.completed ? "done" : ("stopped (" + res.stop_reason + ")").c_str(), (long long)res.steps_done,
                 res.seconds / 60, res.best_val, (long long)res.best_step);
   r.log(line);
-  if (res.completed || res.stop_reason == "time budget")
+  if (r.writes() && (res.completed || res.stop_reason == "time budget"))
     file_write_atomic((sdir / "done.json").string(), nlohmann::json{{"steps", res.steps_done}, {"best_val_error_px", res.best_val},
                                                                     {"best_step", res.best_step}, {"seconds", res.seconds},
                                                                     {"stop_reason", res.stop_reason}}.dump(2) + "\n");
@@ -313,6 +320,7 @@ StageResult step1_stage_run(Run& r, const std::string& name) {
   StageHooks hooks;
   hooks.validate = [&val](DsntNet& n) { return val.error(n); };
   hooks.log = [&r](const std::string& s) { r.log(s); };
+  hooks.comm = r.opt.comm;
   return stage_run(r, name, lc, make, hooks);
 }
 
@@ -352,7 +360,7 @@ StageResult refine_stage_run(Run& r) {
   std::vector<PipelineResult> val_step1;
   RefineJitter jitter = r.cfg.jitter;
   jitter.measured = jitter_measure(r, step1_pipeline, val_step1, val_films);
-  file_write_atomic(r.path("jitter.json"), refine_jitter_to_json(jitter).dump() + "\n");
+  if (r.writes()) file_write_atomic(r.path("jitter.json"), refine_jitter_to_json(jitter).dump() + "\n");
   RefineSampleConfig rc;
   rc.intensity = r.cfg.refine_intensity;
   rc.jitter = jitter;
@@ -384,23 +392,25 @@ StageResult refine_stage_run(Run& r) {
     return count ? sum / count : NAN;
   };
   hooks.log = [&r](const std::string& s) { r.log(s); };
+  hooks.comm = r.opt.comm;
   return stage_run(r, "refine", lc, samples.sample_fn(), hooks);
 }
 
 void run_record(Run& r) {
+  if (!r.writes()) return;
   std::time_t now = std::time(nullptr);
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   nlohmann::json j{{"git_revision", build::git_revision}, {"version", build::version}, {"build_type", build::build_type},
                    {"compiler", build::compiler}, {"threads", omp_get_max_threads()}, {"command", r.opt.command_line},
                    {"started", when}, {"resume", r.opt.resume}, {"stage", r.opt.stage},
-                   {"cpu_kernels", cpu_kernels_in_use()}};
+                   {"cpu_kernels", cpu_kernels_in_use()}, {"ranks", r.opt.comm ? r.opt.comm->size() : 1}};
   std::ofstream(r.path("run.json"), std::ios::app) << j.dump() << "\n";
 }
 
 // A new run must not silently delete an earlier (finished or interrupted) run's stages.
 void run_folder_check(const Run& r) {
-  if (r.opt.resume || r.opt.overwrite) return;
+  if (r.opt.resume || r.opt.overwrite || !r.writes()) return;  // rank 0 checks before it writes
   std::string held;
   if (fs::exists(r.dir / "config.json")) held = "config.json";
   for (const char* s : {"detect", "coarse", "refine"}) {
@@ -417,6 +427,7 @@ void run_folder_check(const Run& r) {
 
 // Temporaries (*.tmp.<pid>) that a killed process left in the run and stage folders.
 void stale_temporaries_remove(Run& r) {
+  if (!r.writes()) return;
   for (const fs::path& d : {r.dir, r.dir / "detect", r.dir / "coarse", r.dir / "refine"})
     for (const std::string& n : file_tmp_stale_remove(d.string()))
       r.log("removed " + (d / n).string() + " (a temporary left by a killed process)");
@@ -461,9 +472,13 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   r.opt = opt;
   r.dir = fs::path(opt.out);
   std::error_code ec;
-  fs::create_directories(r.dir, ec);
+  if (r.writes()) fs::create_directories(r.dir, ec);
   SM_CHECK(!ec, opt.out << ": cannot create the run folder: " << ec.message());
   run_folder_check(r);
+  // The other ranks go on once rank 0 has checked and made the folder (an error there ends them
+  // all); from here on they only read it: config.json, split.json and run.json on --resume (rank
+  // 0 rewrites them atomically), checkpoints and best weights of finished stages.
+  if (opt.comm) opt.comm->barrier();
   if (opt.resume) {
     SM_CHECK(fs::exists(r.dir / "config.json"), opt.out << ": nothing to resume (no config.json in the run folder)");
     config = train_config_read(r.path("config.json"));
@@ -474,7 +489,7 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   // Data paths are stored absolute, so the run folder's config.json works from anywhere.
   for (std::string* p : {&r.cfg.train_data, &r.cfg.val_data})
     if (!p->empty()) *p = fs::absolute(*p).lexically_normal().string();
-  r.log_file.open(r.path("log.txt"), std::ios::app);
+  if (r.writes()) r.log_file.open(r.path("log.txt"), std::ios::app);
   if (opt.resume && opt.minutes > 0) r.log("--minutes is ignored with --resume: the run keeps its planned steps");
   if (opt.resume && !opt.ignored_on_resume.empty()) {
     std::string names;
@@ -493,7 +508,8 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
                        {"seed", r.cfg.seed}};
   r.config_write();
   r.log("run " + opt.out + ": schema " + schema.name + ", preset " + r.cfg.preset + ", seed " + std::to_string(r.cfg.seed) +
-        ", " + std::to_string(r.cfg.threads) + " threads, CPU kernels " + cpu_kernels_in_use() + ", revision " + build::git_revision);
+        ", " + std::to_string(r.cfg.threads) + " threads" +
+        (opt.comm && opt.comm->size() > 1 ? " on each of " + std::to_string(opt.comm->size()) + " MPI ranks" : "") + ", CPU kernels " + cpu_kernels_in_use() + ", revision " + build::git_revision);
   data_split(r);
   data_check(r);
   level_prior_learn(r);
@@ -519,6 +535,7 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
     }
   }
   out.model_dir = r.path("model");
+  if (!r.writes()) return out;  // rank 0 writes the model folder and evaluates it
   spine_model_save(out.model_dir, r.model);
   r.log("model: " + out.model_dir);
   if (opt.evaluate && opt.stage == "all") {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "train/dist/communicator.h"
 #include "train/run/train_config.h"
 
 namespace sm {
@@ -29,6 +30,10 @@ struct TrainRunOptions {
   bool evaluate = true;         // evaluate the model on the validation split at the end
   std::string command_line;     // recorded in run.json
   std::function<void(const std::string&)> log;  // progress lines (also appended to log.txt)
+  // The ranks of a data-parallel run (mpirun -np N spinemark train; docs/scaling.md), or null
+  // for one process. Every rank runs the same run; rank 0 alone writes the run folder (which
+  // every rank reads on --resume: it must be on a filesystem they all see).
+  Communicator* comm = nullptr;
 };
 
 struct TrainRunResult {
