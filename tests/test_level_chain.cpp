@@ -17,6 +17,7 @@
 #include "models/pipeline/pipeline_levels.h"
 #include "pipeline_oracle.h"
 #include "train/data/dataset.h"
+#include "train/data/refine_samples.h"
 #include "train/synth/synth.h"
 
 using namespace sm;
@@ -347,4 +348,28 @@ TEST_CASE("pipeline: a double detection peak is decoded in order, a mixed refine
   spec.quad_check = "off";
   const PipelineResult n = Pipeline(spec, detect, coarse, refine).run(sample.image);
   CHECK(std::none_of(n.flags.begin(), n.flags.end(), [](const std::string& f) { return f.rfind("quad_check_failed", 0) == 0; }));
+}
+
+// ---- refinement jitter bounded by the level spacing (issue 19 §3) --------------------------------
+
+TEST_CASE("refinement jitter: a centre shift is shortened to the bound, direction kept; the local spacing is the nearer neighbour") {
+  CropError e{0.3, -0.4, 0.1, 0.2};  // |shift| 0.5 of the side
+  const CropError b = crop_error_shift_bound(e, 0.2);
+  CHECK(std::hypot(b.dx, b.dy) == doctest::Approx(0.2));
+  CHECK(b.dx / b.dy == doctest::Approx(e.dx / e.dy));
+  CHECK(b.angle == e.angle);
+  CHECK(b.log_scale == e.log_scale);
+  const CropError same = crop_error_shift_bound(e, 0.6);
+  CHECK(same.dx == e.dx);
+  CHECK(same.dy == e.dy);
+  const std::vector<Point2> centres{{0, 0}, {0, 10}, {0, 16}, {NAN, NAN}};
+  CHECK(level_spacing(centres, 0) == doctest::Approx(10));
+  CHECK(level_spacing(centres, 1) == doctest::Approx(6));
+  CHECK(level_spacing(centres, 2) == doctest::Approx(6));
+  CHECK(std::isnan(level_spacing(centres, 3)));
+  // With the default bound (0.35 of the spacing) a shifted crop centre stays nearer its own
+  // vertebra than either neighbour, whatever the measured error.
+  const double side = 20, spacing = 10;
+  const CropError far = crop_error_shift_bound(CropError{0.0, 0.9, 0, 0}, RefineJitter{}.max_level_frac * spacing / side);
+  CHECK(far.dy * side < 0.5 * spacing);
 }
