@@ -226,13 +226,28 @@ TEST_CASE("mpi: 2 and 3 ranks x 1 thread train the weights of 1 process on the s
   CHECK(fs::exists(dir.file("two_again/eval-val/metrics.json")));
 }
 
-TEST_CASE("mpi: Ctrl-C stops both ranks with a checkpoint; one process resumes it (2 -> 1 ranks) to the uninterrupted weights") {
+TEST_CASE("mpi: Ctrl-C stops both ranks with a checkpoint; resumed on 2 ranks it is the uninterrupted run, on 1 process it finishes the run") {
   SKIP_WITHOUT_MPI();
   test::TempDir dir("mpi_interrupt");
-  const std::string cfg = config_write(dir, 40, 40);
-  REQUIRE(train(0, {"--config", cfg, "--out", dir.file("one"), "--stage", "detect", "--no-eval"}, dir.file("one.log")) == 0);
+  // A detection network big enough that 40 steps take seconds (~0.2 s a step here): mpirun
+  // passes SIGINT on to the ranks only about a second after it gets it, and the tiny network of
+  // the other cases finishes 40 steps sooner than that on an idle machine.
+  std::string cfg = config_write(dir, 40, 40);
+  {
+    nlohmann::json j = nlohmann::json::parse(file_read_all(cfg));
+    j["model"]["detect"] = {{"widths", {16, 32, 32, 32}}, {"blocks", {1, 1, 1, 1}}, {"input", {256, 256}}};
+    cfg = dir.file("config_interrupt.json");
+    file_write_atomic(cfg, j.dump(1));
+  }
+  const std::vector<std::string> detect_only{"--stage", "detect", "--no-eval"};
+  auto args = [&](std::vector<std::string> a) {
+    a.insert(a.end(), detect_only.begin(), detect_only.end());
+    return a;
+  };
+  REQUIRE(train(0, args({"--config", cfg, "--out", dir.file("one")}), dir.file("one.log")) == 0);
+  REQUIRE(train(2, args({"--config", cfg, "--out", dir.file("ref2")}), dir.file("ref2.log")) == 0);
   const std::string run = dir.file("two");
-  const pid_t mpirun = train_start(2, {"--config", cfg, "--out", run, "--stage", "detect", "--no-eval"}, dir.file("two.log"));
+  const pid_t mpirun = train_start(2, args({"--config", cfg, "--out", run}), dir.file("two.log"));
   REQUIRE(checkpoint_wait(run, "detect", mpirun));
   ::kill(mpirun, SIGINT);
   const auto t0 = Clock::now();
@@ -244,8 +259,11 @@ TEST_CASE("mpi: Ctrl-C stops both ranks with a checkpoint; one process resumes i
   CHECK(seconds < 20);
   CHECK(log.find("train: stopped (interrupted)") != std::string::npos);
   CHECK(log.find("train: stopped (interrupted)") == log.rfind("train: stopped (interrupted)"));  // one message
-  REQUIRE(train(0, {"--resume", "--out", run, "--stage", "detect", "--no-eval"}, dir.file("resume.log")) == 0);
-  CHECK(file_read_all(dir.file("resume.log")).find("detect: resumed at step") != std::string::npos);
+  const std::string run_one = dir.file("two_on_one");
+  fs::copy(run, run_one, fs::copy_options::recursive);
+  REQUIRE(train(2, args({"--resume", "--out", run}), dir.file("resume2.log")) == 0);
+  REQUIRE(train(0, args({"--resume", "--out", run_one}), dir.file("resume1.log")) == 0);
+  CHECK(file_read_all(dir.file("resume1.log")).find("detect: resumed at step") != std::string::npos);
   // The last checkpoint's weights (the model folder holds the best validated ones, which may be
   // an early step's in both runs).
   auto last_weights = [](const std::string& r) {
@@ -253,16 +271,26 @@ TEST_CASE("mpi: Ctrl-C stops both ranks with a checkpoint; one process resumes i
     CHECK(j.at("step").get<int64_t>() == 40);
     return safetensors_read(r + "/detect/" + j.at("prefix").get<std::string>() + ".weights.safetensors");
   };
-  const SafeTensorsFile a = last_weights(dir.file("one")), b = last_weights(run);
-  double worst = 0;
-  for (const auto& [name, ta] : a.tensors) {
-    const std::vector<double> va = ta.to_vector_f64(), vb = b.find(name)->to_vector_f64();
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < va.size(); ++i) diff = std::max(diff, std::fabs(va[i] - vb[i])), scale = std::max(scale, std::fabs(va[i]));
-    if (scale > 0) worst = std::max(worst, diff / scale);
-  }
-  MESSAGE("2 ranks interrupted, resumed on 1 process, vs 1 process: max relative weight difference " << worst);
-  CHECK(worst <= 1e-3);
+  auto worst_relative = [](const SafeTensorsFile& a, const SafeTensorsFile& b) {
+    double worst = 0;
+    for (const auto& [name, ta] : a.tensors) {
+      const std::vector<double> va = ta.to_vector_f64(), vb = b.find(name)->to_vector_f64();
+      double diff = 0, scale = 0;
+      for (size_t i = 0; i < va.size(); ++i) diff = std::max(diff, std::fabs(va[i] - vb[i])), scale = std::max(scale, std::fabs(va[i]));
+      if (scale > 0) worst = std::max(worst, diff / scale);
+    }
+    return worst;
+  };
+  const SafeTensorsFile one = last_weights(dir.file("one")), ref2 = last_weights(dir.file("ref2"));
+  // Interrupted and resumed on the same 2 ranks: the uninterrupted 2-rank run, bit for bit.
+  CHECK(worst_relative(ref2, last_weights(run)) == 0);
+  // Resumed on 1 process: the same run up to float rounding, which Adam amplifies on this
+  // network (its update is m/√v, so a parameter whose gradient is near zero moves by ±lr on the
+  // sign of rounding noise): the uninterrupted 2-rank and 1-process runs differ by as much.
+  const double resumed = worst_relative(one, last_weights(run_one)), ranks = worst_relative(one, ref2);
+  MESSAGE("2 ranks interrupted, resumed on 1 process, vs 1 process: max relative weight difference " << resumed
+          << " (uninterrupted 2 ranks vs 1 process: " << ranks << ")");
+  CHECK(resumed <= std::max(2 * ranks, 1e-3));
 }
 
 TEST_CASE("mpi: one rank killed ends both within seconds, non-zero exit, and the checkpoint resumes") {
