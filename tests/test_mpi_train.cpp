@@ -106,17 +106,13 @@ std::string config_write(const test::TempDir& dir, int steps, int validations) {
   return path;
 }
 
-// Starts `[mpirun -np ranks] spinemark train <args>` (ranks 0: no mpirun), output to `log`.
-pid_t train_start(int ranks, const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> argv_s;
-  if (ranks > 0) argv_s = {mpirun_path(), "--allow-run-as-root", "--oversubscribe", "-np", std::to_string(ranks)};
-  argv_s.push_back(kProgram);
-  argv_s.push_back("train");
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
+// Starts argv (argv[0] a path) with stdout and stderr to `log`; under mpirun with the
+// environment mpirun_child_environment sets.
+pid_t process_start(std::vector<std::string> argv_s, const std::string& log, bool under_mpirun) {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    if (ranks > 0) mpirun_child_environment();
+    if (under_mpirun) mpirun_child_environment();
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
     std::vector<char*> argv;
@@ -126,6 +122,22 @@ pid_t train_start(int ranks, const std::vector<std::string>& args, const std::st
     ::_exit(127);
   }
   return pid;
+}
+
+// mpirun's path and the options every launch here needs (CI runs as root).
+std::vector<std::string> mpirun_argv() { return {mpirun_path(), "--allow-run-as-root", "--oversubscribe"}; }
+
+// Starts `[mpirun -np ranks] spinemark train <args>` (ranks 0: no mpirun), output to `log`.
+pid_t train_start(int ranks, const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> argv_s;
+  if (ranks > 0) {
+    argv_s = mpirun_argv();
+    argv_s.insert(argv_s.end(), {"-np", std::to_string(ranks)});
+  }
+  argv_s.push_back(kProgram);
+  argv_s.push_back("train");
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  return process_start(argv_s, log, ranks > 0);
 }
 
 int wait_exit(pid_t pid) {
@@ -333,19 +345,10 @@ TEST_CASE("mpi: an error on one rank ends every rank at once with that rank's me
   file_write_atomic(bad_cfg, bad.dump(1));
   // MPMD: rank 0 gets the good config and goes on to its first collective; rank 1 fails.
   const std::string run = dir.file("run"), log = dir.file("run.log");
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    mpirun_child_environment();
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
-    const std::string mpirun = mpirun_path();
-    ::execl(mpirun.c_str(), mpirun.c_str(), "--allow-run-as-root", "--oversubscribe", "-np", "1", kProgram.c_str(), "train",
-            "--config", cfg.c_str(), "--out", run.c_str(), "--stage", "detect", "--no-eval", ":", "-np", "1", kProgram.c_str(),
-            "train", "--config", bad_cfg.c_str(), "--out", run.c_str(), "--stage", "detect", "--no-eval",
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  std::vector<std::string> argv = mpirun_argv();
+  argv.insert(argv.end(), {"-np", "1", kProgram, "train", "--config", cfg, "--out", run, "--stage", "detect", "--no-eval", ":",
+                           "-np", "1", kProgram, "train", "--config", bad_cfg, "--out", run, "--stage", "detect", "--no-eval"});
+  const pid_t pid = process_start(argv, log, true);
   const auto t0 = Clock::now();
   const int rc = wait_exit(pid);
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -390,17 +393,9 @@ TEST_CASE("mpi: the communicator on 3 ranks (this program's worker case under mp
   SKIP_WITHOUT_MPI();
   test::TempDir dir("mpi_comm");
   const std::string log = dir.file("worker.log");
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    mpirun_child_environment();
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
-    const std::string self = fs::read_symlink("/proc/self/exe").string(), mpirun = mpirun_path();
-    ::execl(mpirun.c_str(), mpirun.c_str(), "--allow-run-as-root", "--oversubscribe", "-np", "3", self.c_str(), "-tc=mpi worker*", "--no-colors=true",
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  std::vector<std::string> argv = mpirun_argv();
+  argv.insert(argv.end(), {"-np", "3", fs::read_symlink("/proc/self/exe").string(), "-tc=mpi worker*", "--no-colors=true"});
+  const pid_t pid = process_start(argv, log, true);
   const int rc = wait_exit(pid);
   const std::string out = file_read_all(log);
   INFO(out);
