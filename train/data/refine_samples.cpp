@@ -5,6 +5,7 @@
 
 #include "layers/dsnt.h"
 #include "models/pipeline/pipeline.h"
+#include "models/pipeline/pipeline_levels.h"
 #include "tensor/check.h"
 #include "tensor/json_field.h"
 
@@ -37,19 +38,6 @@ CropParams crop_error_apply(const CropParams& t, const CropError& e) {
   out.angle = t.angle + e.angle;
   out.side = t.side * std::exp(e.log_scale);
   return out;
-}
-
-double level_spacing(const std::vector<Point2>& centres, int v) {
-  auto finite = [](const Point2& p) { return std::isfinite(p[0]) && std::isfinite(p[1]); };
-  const Point2& c = centres[size_t(v)];
-  double best = NAN;
-  if (!finite(c)) return best;
-  for (int n : {v - 1, v + 1}) {
-    if (n < 0 || n >= int(centres.size()) || !finite(centres[size_t(n)])) continue;
-    const double d = std::hypot(centres[size_t(n)][0] - c[0], centres[size_t(n)][1] - c[1]);
-    if (!(d >= best)) best = d;  // also replaces NaN
-  }
-  return best;
 }
 
 CropError crop_error_shift_bound(CropError e, double max_shift) {
@@ -101,11 +89,11 @@ RefineSamples::RefineSamples(std::shared_ptr<FilmCache> films, const ModelSpec& 
   cfg_.jitter.measured = kept;
   for (size_t f = 0; f < films_->size(); ++f) {
     const std::vector<Point2> pts = points_visible(films_->entry(f).annotation);
-    const std::vector<Point2> centres = vertebra_centres(s, pts);
+    const std::vector<double> spacing = level_spacings(vertebra_centres(s, pts));
     for (int v = 0; v < s.vertebra_count(); ++v)
       if (vertebra_frame(s, pts, v).valid) {
         pairs_.push_back({uint32_t(f), uint32_t(v)});
-        spacing_.push_back(level_spacing(centres, v));
+        spacing_.push_back(spacing[size_t(v)]);
       }
   }
   SM_CHECK(!pairs_.empty(), "refinement samples: no vertebra with all its corners in the training data");

@@ -68,9 +68,6 @@ class RefineSamples {
   std::vector<double> spacing_;                        // (pairs) local level spacing, film pixels
 };
 
-// The local level spacing of vertebra v: the distance from its centre to the nearer of the
-// neighbouring levels' centres (NaN where neither neighbour has all its corners).
-double level_spacing(const std::vector<Point2>& centres, int v);
 // e with its centre shift (dx, dy) shortened, direction kept, to at most `max_shift` (in units
 // of the crop side); angle and scale unchanged.
 CropError crop_error_shift_bound(CropError e, double max_shift);
