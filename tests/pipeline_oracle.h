@@ -11,6 +11,7 @@
 
 #include "layers/dsnt.h"
 #include "models/pipeline/pipeline.h"
+#include "models/pipeline/pipeline_levels.h"
 
 namespace sm::test {
 
@@ -71,6 +72,15 @@ inline ModelSpec spec_tiny_pipeline(const Schema& schema) {
     "coarse": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [64, 64]},
     "refine": {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1], "input": [32, 32]}})"), "test");
   return s;
+}
+
+// The one-vertebra check (quads_check) of annotated corners, each against its own vertebra's
+// centre and its neighbours' sizes: per vertebra "" or why it fails.
+inline std::vector<std::string> annotated_quads_check(const ModelSpec& spec, const std::vector<Point2>& points) {
+  PipelineResult r;
+  r.step1 = points;
+  r.centres = vertebra_centres(spec.schema, points);
+  return quads_check(spec, r, points);
 }
 
 }  // namespace sm::test

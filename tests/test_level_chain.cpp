@@ -262,10 +262,7 @@ TEST_CASE("quad check: every annotated vertebra of 200 synthetic films passes") 
   int failed = 0, total = 0;
   for (int i = 0; i < 200; ++i) {
     const SynthSample s = synth_generate(schema, 11, uint64_t(i), SynthOptions{256});
-    PipelineResult r;
-    r.step1 = s.annotation.points;
-    r.centres = vertebra_centres(schema, r.step1);
-    for (const std::string& why : quads_check(spec, r, r.step1)) {
+    for (const std::string& why : test::annotated_quads_check(spec, s.annotation.points)) {
       ++total;
       if (why.empty()) continue;
       ++failed;
