@@ -1,5 +1,5 @@
 // `spinemark train --config FILE --out DIR [--stage detect|coarse|refine|all] [--resume | --overwrite]
-// [--minutes M] [--threads N] [--seed S]`: a training run of the 2-step method (train/run/train_run.h).
+// [--minutes M] [--threads N] [--seed S] [--device cpu|cuda]`: a training run of the 2-step method (train/run/train_run.h).
 // Ctrl-C saves a checkpoint and exits; --resume continues bit-identically. Under an MPI launcher
 // (`mpirun -np N spinemark train ...`) the N processes train one run data-parallel
 // (docs/scaling.md); an error on any of them ends them all (MPI_Abort), never a hang.
@@ -17,7 +17,7 @@ namespace sm::app {
 namespace {
 
 struct TrainArgs {
-  std::string config, out, stage = "all";
+  std::string config, out, stage = "all", device;  // device "": the config's
   bool resume = false, overwrite = false, no_eval = false;
   double minutes = 0;
   int threads = 0;
@@ -41,6 +41,7 @@ void train_main(const TrainArgs& a, const std::string& command_line) {
   if (a.resume && !a.config.empty()) o.ignored_on_resume.push_back("--config");
   if (a.resume && a.threads > 0) o.ignored_on_resume.push_back("--threads");
   if (a.resume && a.seed >= 0) o.ignored_on_resume.push_back("--seed");
+  o.device = a.device;
   o.minutes = a.minutes;
   o.evaluate = !a.no_eval;
   o.command_line = command_line;
@@ -86,6 +87,9 @@ void train_setup(CLI::App& root) {
   cmd->add_option("--threads", a->threads, "CPU threads (default: the config's)")->check(threads_range());
   cmd->add_option("--seed", a->seed, "master seed of a new run (default: the config's); repeat a recipe with seeds 1 and 2 to measure it")
       ->check(CLI::Range(int64_t(0), int64_t(9007199254740991)));
+  cmd->add_option("--device", a->device, "where the networks train: cpu or cuda (default: the config's \"device\", else cpu); "
+                                       "with --resume it moves the run to that device")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--no-eval", a->no_eval, "skip the evaluation on the validation split at the end");
   cmd->callback([a, cmd]() {
     std::string line = "spinemark train";

@@ -36,6 +36,7 @@ struct Probe {
   bool present = false;
   std::string description;
   int cc_major = 0;
+  int count = 0;
 };
 
 const Probe& probe_get() {
@@ -55,6 +56,7 @@ const Probe& probe_get() {
       return p;
     }
     p.present = true;
+    p.count = count;
     p.cc_major = prop.major;
     std::ostringstream os;
     os.setf(std::ios::fixed);
@@ -121,6 +123,9 @@ class CudaBackend final : public DeviceBackend {
   void deterministic_mode_set(bool on) override { cuda::deterministic_mode_set(on); }
   bool deterministic_mode() const override { return cuda::deterministic_mode(); }
   size_t memory_peak_bytes() const override { return memory_stats().peak_in_use; }
+  int device_count() const override { return probe_get().count; }
+  void device_index_set(int index) override { cuda::device_index_set(index); }
+  void* stream_handle() override { return stream_get(); }
   void synchronize() override {
     if (!probe_get().present) return;
     SM_CUDA_CHECK(cudaStreamSynchronize(stream_get()));
@@ -141,6 +146,23 @@ CachingAllocator& allocator_get() {
 }
 
 bool device_present() { return probe_get().present; }
+
+void device_index_set(int index) {
+  require_device("choosing a GPU");
+  SM_CHECK(index >= 0 && index < probe_get().count,
+           "GPU " << index << " requested, but this process sees " << probe_get().count << " (CUDA_VISIBLE_DEVICES?)");
+  Handles& h = handles();
+  std::lock_guard<std::mutex> lock(h.mu);
+  int current = 0;
+  SM_CUDA_CHECK(cudaGetDevice(&current));
+  if (current == index) return;
+  // The stream, the handles and the cached blocks belong to the device current when they were
+  // made: switching afterwards would mix devices.
+  SM_CHECK(!h.stream && !h.cublas && !h.cudnn && memory_stats().device_allocs == 0,
+           "GPU " << index << " requested after this process already used GPU " << current
+                  << "; the GPU must be chosen before the first CUDA operation");
+  SM_CUDA_CHECK(cudaSetDevice(index));
+}
 std::string device_describe() { return probe_get().description; }
 int device_cc_major() { return probe_get().cc_major; }
 

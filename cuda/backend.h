@@ -22,6 +22,9 @@ bool device_present();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)" or "no CUDA device (<reason>)".
 std::string device_describe();
 
+// Makes GPU `index` current for this process (one GPU per rank); before any other CUDA use.
+void device_index_set(int index);
+
 // The backend's stream (created lazily on the first call). Every op in cuda/ runs on it unless
 // given another.
 Stream stream_get();

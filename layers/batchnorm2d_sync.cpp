@@ -63,8 +63,8 @@ template <class T> std::vector<double> channel_square_sums(const SyncGeom& g, co
 Var batchnorm2d_sync(const Var& x, const Var& weight, const Var& bias, Tensor* running_mean, Tensor* running_var,
                      const BatchNormParams& p, BatchStatsReducer& reducer) {
   const Tensor& xv = x.value();
+  if (xv.device() != Device::CPU) return batchnorm2d_sync_kernels(x, weight, bias, running_mean, running_var, p, reducer);
   SM_CHECK(xv.dim() == 4, "batchnorm2d_sync: x " << shape_str(xv.shape()) << " must be (N, C, H, W)");
-  check_cpu("batchnorm2d_sync (SyncBatchNorm runs on the CPU)", xv);
   const SyncGeom g{xv.size(0), xv.size(1), xv.size(2) * xv.size(3)};
   for (const Var* v : {&weight, &bias})
     if (v->defined())

@@ -89,6 +89,11 @@ void Module::to_device(Device device) {
   if (frozen) inference_freeze();
 }
 
+Device Module::device() const {
+  const std::vector<NamedVar> p = named_parameters();
+  return p.empty() ? Device::CPU : p.front().second.value().device();
+}
+
 Var Module::parameter_add(const std::string& name, Tensor init) {
   Var v(std::move(init), true, name);
   params_.push_back({name, v});

@@ -37,6 +37,8 @@ class Module {
   // frozen module (below) is frozen again from the converted weights.
   void to_dtype(DType dtype);
   void to_device(Device device);
+  // Where the first parameter lives (CPU for a module without parameters).
+  Device device() const;
 
   // Inference snapshot (layers/conv_bn_fold.h): each Conv2d → BatchNorm2d pair runs as one conv
   // with the BN folded into its weights and bias and the ReLU after it fused, and the convs keep

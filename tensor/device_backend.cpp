@@ -24,6 +24,10 @@ struct NoDeviceBackend final : DeviceBackend {
 bool g_forced_off = false;
 }  // namespace
 
+void DeviceBackend::device_index_set(int index) {
+  SM_CHECK(index == 0, "GPU " << index << " requested, but " << describe());
+}
+
 DeviceBackend& device_backend() {
   if constexpr (kernels::kCudaBuilt) {
     return cuda::backend_get();

@@ -34,6 +34,15 @@ struct DeviceBackend {
   virtual size_t memory_peak_bytes() const { return 0; }
   // Device memory per pool, one line each (printed at start by apps and tests).
   virtual std::string memory_describe() const { return "no device memory"; }
+  // GPUs this process sees (0 without a backend or a driver).
+  virtual int device_count() const { return 0; }
+  // Makes GPU `index` (0 .. device_count() − 1) this process's device: one GPU per rank of a
+  // data-parallel run. Must come before the first allocation or launch (the stream and the
+  // library handles are bound to the device current when they are made); fails otherwise.
+  virtual void device_index_set(int index);
+  // The stream every op runs on (a cudaStream_t), for libraries that queue work beside ours
+  // (NCCL's all-reduce); nullptr without a device.
+  virtual void* stream_handle() { return nullptr; }
 };
 
 DeviceBackend& device_backend();

@@ -2,7 +2,8 @@
 // backward (float64, one process: the reducer sums over itself), agreement with the one-process
 // BatchNorm2d kernel, and two threads standing in for two ranks, each holding a slice of one
 // batch, that must compute what one process computes on the whole batch (y, dx, the running
-// statistics, and dγ, dβ once summed over the two).
+// statistics, and dγ, dβ once summed over the two). The same checks for the path GPU ranks take
+// (batchnorm2d_sync_kernels: composed from the one-process kernels), run here on the CPU.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -86,15 +87,20 @@ void backward_dot(const Var& y, const Tensor& r) { backward(y, r); }
 
 }  // namespace
 
-TEST_CASE("batchnorm2d_sync: finite-difference gradient check (float64, one process), affine and not") {
+TEST_CASE("batchnorm2d_sync: finite-difference gradient check (float64, one process), affine and not, both paths") {
   Rng rng(11);
   SoloReducer solo;
-  for (bool affine : {true, false}) {
+  for (bool affine : {true, false})
+  for (bool composed : {false, true}) {
     CAPTURE(affine);
+    CAPTURE(composed);
     Var x = leaf({3, 2, 3, 2}, rng, -2, 2), w = leaf({2}, rng, 0.5, 1.5), b = leaf({2}, rng, -0.5, 0.5);
     std::vector<Var> leaves{x};
     if (affine) leaves.push_back(w), leaves.push_back(b);
-    auto f = [&] { return batchnorm2d_sync(x, affine ? w : Var(), affine ? b : Var(), nullptr, nullptr, {}, solo); };
+    auto f = [&] {
+      return composed ? batchnorm2d_sync_kernels(x, affine ? w : Var(), affine ? b : Var(), nullptr, nullptr, {}, solo)
+                      : batchnorm2d_sync(x, affine ? w : Var(), affine ? b : Var(), nullptr, nullptr, {}, solo);
+    };
     GradcheckResult r = gradcheck(f, leaves);
     INFO(r.report);
     CHECK(r.ok);
@@ -135,6 +141,8 @@ TEST_CASE("batchnorm2d_sync on one process equals the BatchNorm2d kernel: y, dx,
 }
 
 TEST_CASE("batchnorm2d_sync: two ranks (threads) with slices 2 + 3 of a batch of 5 compute what one process computes") {
+  for (bool composed : {false, true}) {
+  CAPTURE(composed);  // false: the CPU loops; true: the kernel composition GPU ranks run
   Rng rng(13);
   const int64_t n = 5, c = 3;
   Tensor xs = Tensor::empty({n, c, 4, 3}, DType::F64), r = Tensor::empty({n, c, 4, 3}, DType::F64);
@@ -159,7 +167,7 @@ TEST_CASE("batchnorm2d_sync: two ranks (threads) with slices 2 + 3 of a batch of
     BatchStatsReducerScope scope(&reducer);
     Var xk(rows(xs, first[k], count[k]), true), wk(w.value().clone(), true), bk(b.value().clone(), true);
     Tensor rmk = Tensor::zeros({c}, DType::F64), rvk = Tensor::full({c}, 1.0, DType::F64);
-    Var yk = batchnorm2d(xk, wk, bk, &rmk, &rvk, true);
+    Var yk = composed ? batchnorm2d_sync_kernels(xk, wk, bk, &rmk, &rvk, {}, reducer) : batchnorm2d(xk, wk, bk, &rmk, &rvk, true);
     backward_dot(yk, rows(r, first[k], count[k]));
     std::lock_guard<std::mutex> lock(result_mu);
     const int64_t row = xs.numel() / n;
@@ -180,4 +188,5 @@ TEST_CASE("batchnorm2d_sync: two ranks (threads) with slices 2 + 3 of a batch of
   close(dw_two, dw_one);
   close(db_two, db_one);
   for (int k = 0; k < 2; ++k) close(rm_two[size_t(k)], rm.to_vector_f64()), close(rv_two[size_t(k)], rv.to_vector_f64());
+  }
 }

@@ -8,6 +8,14 @@
 
 namespace sm {
 
+Batch batch_to_device(const Batch& b, Device device) {
+  Batch out = b;  // shares the tensors; those not on `device` are replaced by copies below
+  out.images = b.images.to(device);
+  out.targets = b.targets.to(device);
+  out.mask = b.mask.to(device);
+  return out;
+}
+
 Loader::Loader(const LoaderConfig& config, SampleFn make) : cfg_(config), make_(std::move(make)) {
   SM_CHECK(cfg_.size > 0, "loader: the dataset is empty");
   SM_CHECK(cfg_.batch >= 1 && cfg_.threads >= 1 && cfg_.prefetch >= 1, "loader: batch, threads and prefetch must be >= 1");

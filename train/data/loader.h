@@ -32,6 +32,10 @@ struct Batch {
   int64_t rows_total = 0;          // the whole batch's rows, over every shard
 };
 
+// The batch's tensors on `device` (a copy each; the same batch when it is already there).
+// Indices and counters are kept. On a GPU run this is the step's one upload.
+Batch batch_to_device(const Batch& b, Device device);
+
 struct LoaderConfig {
   uint64_t size = 0;       // samples in the dataset
   int batch = 8;

@@ -43,6 +43,9 @@ std::unique_ptr<Communicator> communicator_from_environment();
 
 // Whether this build has MPI ("Open MPI 4.1.4" etc.), for `spinemark version`; "" when not.
 std::string communicator_mpi_library();
+// This process's index among the ranks on its node (the launcher's OMPI_COMM_WORLD_LOCAL_RANK,
+// SLURM_LOCALID, MPI_LOCALRANKID or PMI_LOCAL_RANK), to pick its GPU; comm.rank() when none is set.
+int communicator_local_rank(const Communicator& comm);
 // True when the environment says an MPI launcher started this process.
 bool communicator_launched_by_mpi();
 

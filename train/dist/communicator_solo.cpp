@@ -34,4 +34,14 @@ bool communicator_launched_by_mpi() {
   return false;
 }
 
+int communicator_local_rank(const Communicator& comm) {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"})
+    if (const char* value = std::getenv(v)) {
+      char* end = nullptr;
+      const long r = std::strtol(value, &end, 10);
+      if (end != value && *end == '\0' && r >= 0 && r < 1 << 20) return int(r);
+    }
+  return comm.rank();
+}
+
 }  // namespace sm

@@ -14,10 +14,12 @@
 #include "layers/scalar_ops.h"
 #include "layers/weights.h"
 #include "tensor/check.h"
+#include "tensor/device_backend.h"
 #include "tensor/file_io.h"
 #include "tensor/json_field.h"
 #include "tensor/stopwatch.h"
 #include "train/dist/batch_stats_over_ranks.h"
+#include "train/dist/gradient_sum.h"
 #include "train/dist/module_broadcast.h"
 #include "train/optim/lr_schedule.h"
 #include "train/optim/optimizer.h"
@@ -65,7 +67,7 @@ LoaderConfig loader_config_for(const StageOptions& o, const LoaderConfig& lc, co
   return c;
 }
 
-double mask_sum(const Tensor& mask) {
+double mask_sum(const Tensor& mask) {  // mask on the CPU
   double s = 0;
   for (int64_t i = 0; i < mask.numel(); ++i) s += double(mask.f32()[i]);
   return s;
@@ -73,19 +75,20 @@ double mask_sum(const Tensor& mask) {
 
 // One forward + loss + backward; returns the loss of the WHOLE batch (gradients are in the
 // parameter buffer; with several ranks, this rank's share of them, summed by the caller).
+// `b` is the batch on the network's device; `mask` its visibility mask on the CPU.
 // Both loss terms are means over the visible landmarks (dsnt_losses.h): rank r's loss is
 // ℓ_r = S_r / V_r, the batch's ℓ = Σ S_r / Σ V_r = Σ_r (V_r / V) ℓ_r. So rank r backpropagates
 // (V_r / V) ℓ_r and the sum of the ranks' gradients is the gradient of ℓ. The loss is summed
 // BEFORE any backward: a non-finite loss then stops every rank at the same point (a rank that
 // skipped its backward would leave the others waiting in BatchNorm's reduction).
-double step_loss_backward(const StageOptions& o, DsntNet& net, const Batch& b, Communicator* comm) {
+double step_loss_backward(const StageOptions& o, DsntNet& net, const Batch& b, const Tensor& mask, Communicator* comm) {
   net.train();
   DsntOutput out = net.forward_all(Var(b.images));
   Var loss = euclidean_loss(out.coords, b.targets, b.mask);
   if (o.js_lambda != 0) loss = add(loss, scale(js_regularizer(out.heatmaps, b.targets, o.sigma, b.mask), o.js_lambda));
-  double value = loss.value().item();
+  double value = loss.value().item();  // on a GPU: the step's one scalar copy back, besides the gradient norm
   if (comm && comm->size() > 1) {
-    const double visible = mask_sum(b.mask);
+    const double visible = mask_sum(mask);
     double sums[2] = {visible, value * visible};  // [V_r, S_r] -> [V, S]
     comm->sum(sums, 2);
     const double share = sums[0] > 0 ? visible / sums[0] : 0.0;
@@ -94,17 +97,6 @@ double step_loss_backward(const StageOptions& o, DsntNet& net, const Batch& b, C
   }
   if (std::isfinite(value)) backward(loss);
   return value;
-}
-
-// Σ over the ranks of every parameter gradient, in rank order (communicator.h): afterwards each
-// rank holds the gradient of the whole batch and takes the same optimizer step.
-void grads_sum_over_ranks(ParameterBuffer& params, Communicator* comm) {
-  if (!comm || comm->size() == 1) return;
-  params.grads_gather();
-  for (ParameterGroup& g : params.groups()) {
-    SM_CHECK(g.device == Device::CPU && g.dtype == DType::F32, "data-parallel training sums float32 CPU gradients");
-    comm->sum(g.grads.f32(), g.grads.numel());
-  }
 }
 
 }  // namespace
@@ -161,6 +153,7 @@ int64_t stage_steps_plan(const StageOptions& o, const DsntNetConfig& cfg, const 
   SM_CHECK(o.minutes > 0, o.name << ": planning needs a time budget ('minutes')");
   Rng rng(0x91a2ULL);
   DsntNet net(cfg, rng);  // a throwaway copy: the real run starts from its own initialisation
+  net.to_device(o.device);  // before the ParameterBuffer: it gathers the values where they live
   ParameterBuffer params(net);
   auto opt = optimizer_make(o, params);
   Loader loader(loader_config_for(o, lc, hooks.comm), make);  // exactly what stage_train will use
@@ -172,8 +165,10 @@ int64_t stage_steps_plan(const StageOptions& o, const DsntNetConfig& cfg, const 
     if (!loader.next(b)) loader.epoch_start((1u << 20) + uint64_t(k)), loader.next(b);
     const Stopwatch step_time;
     opt->zero_grad();
-    step_loss_backward(o, net, b, nullptr);  // each rank times its own slice; the caller shares rank 0's plan
+    // Each rank times its own slice; the caller shares rank 0's plan.
+    step_loss_backward(o, net, batch_to_device(b, o.device), b.mask, nullptr);
     opt->step();
+    if (o.device != Device::CPU) device_backend().synchronize();  // the step's kernels are done
     if (k >= warm) t_step += step_time.seconds() / timed;
   }
   const Stopwatch val_time;
@@ -277,19 +272,19 @@ std::optional<StageProgress> stage_start(const StageOptions& o, const Checkpoint
                  << " (start the stage afresh: train --overwrite, or remove the stage folder)");
 }
 
-// One training step on batch b: forward, loss, backward, clipping, the optimizer's step. A loss
+// One training step on batch b (built on the CPU; uploaded here to the network's device): forward, loss, backward, clipping, the optimizer's step. A loss
 // or gradient norm that is not finite stops the run before the step, so the weights and the last
 // checkpoint stay good. With several ranks the loss and the gradients are those of the whole
 // batch (summed over the ranks), so every rank takes the same decisions. Returns {loss, gradient
 // norm}.
 std::pair<double, double> step_train(const StageOptions& o, DsntNet& net, ParameterBuffer& params, Optimizer& opt,
-                                     const Batch& b, double lr, int64_t step, Communicator* comm) {
+                                     const Batch& b, double lr, int64_t step, Communicator* comm, GradientSum& grads_sum) {
   opt.lr_set(lr);
   opt.zero_grad();
-  const double loss = step_loss_backward(o, net, b, comm);
+  const double loss = step_loss_backward(o, net, batch_to_device(b, o.device), b.mask, comm);
   SM_CHECK(std::isfinite(loss), o.name << ": the loss became " << loss << " at step " << step
                                        << "; stopped, the last good checkpoint is kept (try a smaller lr)");
-  grads_sum_over_ranks(params, comm);
+  grads_sum.sum(params);
   const double gn = grad_clip_norm(params, o.grad_clip);
   SM_CHECK(std::isfinite(gn), o.name << ": the gradient norm became " << gn << " at step " << step
                                      << "; stopped, the last good checkpoint is kept (try a smaller lr or grad_clip)");
@@ -326,6 +321,14 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   if (comm) bn_over_ranks.emplace(*comm);
   BatchStatsReducerScope bn_scope(comm ? &*bn_over_ranks : nullptr);
   if (writes) stage_folder_create(dir);
+  // The network trains on o.device and goes back where it came from at the end (the caller's
+  // pipelines and model folder see it there). Moved before the ParameterBuffer: that gathers the
+  // values where they live.
+  const Device home = net.device();
+  net.to_device(o.device);
+  GradientSum grads_sum(comm, o.device);
+  if (comm && hooks.log && comm->rank() == 0) hooks.log(o.name + ": gradients summed over " + std::to_string(comm->size()) +
+                                                        " ranks by " + grads_sum.transport());
   ParameterBuffer params(net);
   auto opt = optimizer_make(o, params);
   const LrSchedule schedule = schedule_make(o);
@@ -353,7 +356,7 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
       continue;
     }
     const double lr = schedule.lr_at(st.step);
-    const auto [loss, grad_norm] = step_train(o, net, params, *opt, b, lr, st.step + 1, comm);
+    const auto [loss, grad_norm] = step_train(o, net, params, *opt, b, lr, st.step + 1, comm, grads_sum);
     ++st.step, ++st.data_position;
     metrics.loss_add(loss);
     if (st.step % o.log_every == 0 || st.step == o.steps) metrics.step_write(st.step, st.epoch, lr, grad_norm, elapsed());
@@ -370,8 +373,9 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   res.seconds = elapsed();
   if (res.completed || res.stop_reason == "time budget") {
     if (writes) weights_load(val.best_path, net);  // rank 0 reads the file it wrote; the others get its weights
-    if (comm) module_broadcast(*comm, net);
   }
+  net.to_device(home);
+  if (comm && (res.completed || res.stop_reason == "time budget")) module_broadcast(*comm, net);
   return res;
 }
 

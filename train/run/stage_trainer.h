@@ -32,6 +32,10 @@ struct StageOptions {
   int log_every = 10;
   int loader_threads = 1;
   int64_t stop_after_steps = 0;  // behave as if interrupted after this many steps (fault tests)
+  // Where the network, its gradients, the optimizer state, the batches and the losses live
+  // (the run's device, not a key of the stage JSON). Batches are built on the CPU by the loader's
+  // threads and uploaded once per step; the loss and the gradient norm come back as scalars.
+  Device device = Device::CPU;
 };
 
 nlohmann::json stage_options_to_json(const StageOptions& o);
@@ -66,7 +70,8 @@ int64_t stage_steps_plan(const StageOptions& o, const DsntNetConfig& net, const 
 // The prefix of the stage folder's latest complete checkpoint ("" when there is none).
 std::string stage_checkpoint_latest(const std::string& stage_dir);
 
-// Trains `net` in place; at the end `net` holds the BEST validated weights. With resume, the
+// Trains `net` in place, on o.device (the network is moved there for the stage and back to the
+// device it came on at the end); at the end `net` holds the BEST validated weights. With resume, the
 // stage folder's checkpoint is loaded first (it must exist) and training continues exactly.
 StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig& loader, const SampleFn& make,
                         const std::string& stage_dir, bool resume, const StageHooks& hooks);

@@ -62,7 +62,7 @@ TrainConfig train_config_default(const std::string& preset) {
 
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
   SM_CHECK(j.is_object(), source << ": a run config must be a JSON object");
-  json_keys_check(j, {"schema", "preset", "model", "data", "seed", "threads", "cpu_kernels", "stages", "augment",
+  json_keys_check(j, {"schema", "preset", "model", "data", "seed", "threads", "cpu_kernels", "device", "gpu", "stages", "augment",
                       "refine_intensity", "jitter", "comment"},
                   source);
   TrainConfig c = train_config_default(json_field<std::string>(j, "preset", "small", source));
@@ -81,6 +81,14 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
   CpuKernels kernels;
   SM_CHECK(cpu_kernels_from_name(c.cpu_kernels, kernels),
            source << ": cpu_kernels '" << c.cpu_kernels << "' is not auto, portable, scalar, avx2 or avx512");
+  c.device = json_field(j, "device", c.device, source);
+  SM_CHECK(c.device == "cpu" || c.device == "cuda", source << ": device '" << c.device << "' is not cpu or cuda");
+  const std::string where_gpu = source + ": gpu";
+  const nlohmann::json gpu = json_field(j, "gpu", nlohmann::json::object(), source);
+  SM_CHECK(gpu.is_object(), where_gpu << ": must be a JSON object");
+  json_keys_check(gpu, {"deterministic", "tf32", "comment"}, where_gpu);
+  c.gpu_deterministic = json_field(gpu, "deterministic", c.gpu_deterministic, where_gpu);
+  c.gpu_tf32 = json_field(gpu, "tf32", c.gpu_tf32, where_gpu);
   const std::string where_stages = source + ": stages";
   const nlohmann::json st = json_field(j, "stages", nlohmann::json::object(), source);
   SM_CHECK(st.is_object(), where_stages << ": must be a JSON object");
@@ -115,6 +123,8 @@ nlohmann::json train_config_to_json(const TrainConfig& c) {
           {"seed", c.seed},
           {"threads", c.threads},
           {"cpu_kernels", c.cpu_kernels},
+          {"device", c.device},
+          {"gpu", {{"deterministic", c.gpu_deterministic}, {"tf32", c.gpu_tf32}}},
           {"stages",
            {{"detect", stage_options_to_json(c.detect)},
             {"coarse", stage_options_to_json(c.coarse)},

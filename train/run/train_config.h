@@ -28,6 +28,16 @@ struct TrainConfig {
   // or SPINEMARK_CPU_KERNELS) or one pinned family: portable, scalar, avx2, avx512. Runs are
   // bit-identical only within one family; "portable" gives the same family on any x86-64.
   std::string cpu_kernels = "auto";
+  // Where the networks train (docs/training.md, "Training on a GPU"): "cpu" or "cuda" (networks,
+  // optimizer state, batches and losses on the GPU; images decoded and augmented on the CPU).
+  // `spinemark train --device` overrides it, on --resume too: a run moves between devices.
+  std::string device = "cpu";
+  // GPU math: deterministic = cuDNN's fixed (heuristic-ordered, deterministic) algorithms, so two
+  // runs with one seed give bit-identical weights; false = algorithms measured per shape (faster,
+  // not bit-identical). tf32 = TF32 tensor cores for convolutions and GEMMs on Ampere and newer
+  // (false: full float32, as the CPU).
+  bool gpu_deterministic = true;
+  bool gpu_tf32 = true;
   StageOptions detect, coarse, refine;
   AugmentOptions augment;        // step-1 augmentation
   AugmentOptions refine_intensity;  // intensity changes of refinement crops

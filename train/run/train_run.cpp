@@ -16,6 +16,7 @@
 #include "models/image/image_io.h"
 #include "models/pipeline/pipeline.h"
 #include "tensor/check.h"
+#include "tensor/device_backend.h"
 #include "tensor/file_io.h"
 #include "tensor/kernels/cpu_kernels_select.h"
 #include "tensor/parallel_for.h"
@@ -35,6 +36,7 @@ struct Run {
   fs::path dir;
   ModelSpec spec;
   SpineModel model;
+  Device device = Device::CPU;  // where the networks train, validate and are evaluated
   std::vector<DatasetEntry> train, val;
   std::ofstream log_file;
 
@@ -227,7 +229,7 @@ struct Step1Validation {
       const int m = std::min(16, n - first);
       Tensor batch = Tensor::empty({m, 1, h, w});
       std::copy(images.f32() + size_t(first) * w * h, images.f32() + size_t(first + m) * w * h, batch.f32());
-      const Tensor c = net.forward_all(Var(batch)).coords.value().to(Device::CPU);
+      const Tensor c = net.forward_all(Var(batch.to(net.device()))).coords.value().to(Device::CPU);
       for (int i = 0; i < m; ++i)
         for (int j = 0; j < k; ++j) {
           const size_t at = size_t(first + i) * k + j;
@@ -276,6 +278,7 @@ std::shared_ptr<DsntNet> stage_net(SpineModel& m, const std::string& s) { return
 // and leaves the best weights in the model.
 StageResult stage_run(Run& r, const std::string& name, const LoaderConfig& lc, const SampleFn& make, const StageHooks& hooks) {
   StageOptions& o = stage_options(r.cfg, name);
+  o.device = r.device;
   const fs::path sdir = r.dir / name;
   int resume = r.opt.resume && !stage_checkpoint_latest(sdir.string()).empty();
   if (r.opt.comm) r.opt.comm->broadcast(&resume, sizeof resume);  // rank 0 decides for every rank
@@ -355,7 +358,7 @@ StageResult refine_stage_run(Run& r) {
   for (const char* s : {"detect", "coarse"})
     SM_CHECK(fs::exists(r.dir / s / "best.safetensors"),
              "refine: the " << s << " network of this run is not trained yet (run --stage " << s << " first)");
-  const Pipeline step1_pipeline = Pipeline::from_model(r.model, Device::CPU);
+  const Pipeline step1_pipeline = Pipeline::from_model(r.model, r.device);
   auto val_films = std::make_shared<FilmCache>(val_subset(r));
   std::vector<PipelineResult> val_step1;
   RefineJitter jitter = r.cfg.jitter;
@@ -373,7 +376,9 @@ StageResult refine_stage_run(Run& r) {
   StageHooks hooks;
   // Validated INSIDE the pipeline on the step-1 outputs (method.md §5), not on ground-truth crops.
   hooks.validate = [&](DsntNet& net) {
-    auto refine = stage_predictor_from_net(std::shared_ptr<DsntNet>(&net, [](DsntNet*) {}), Device::CPU);
+    // On the device the network trains on (stage_predictor_from_net must not move it: the
+    // optimizer's parameter buffer holds views of its weights where they are).
+    auto refine = stage_predictor_from_net(std::shared_ptr<DsntNet>(&net, [](DsntNet*) {}), net.device());
     ModelSpec spec = r.spec;
     spec.refine_variants = 1;  // validation compares checkpoints: one crop per vertebra is enough
     const Pipeline p(spec, [](const Tensor&, const StageQuery&) { return StageOutput{}; },
@@ -404,7 +409,10 @@ void run_record(Run& r) {
   nlohmann::json j{{"git_revision", build::git_revision}, {"version", build::version}, {"build_type", build::build_type},
                    {"compiler", build::compiler}, {"threads", omp_get_max_threads()}, {"command", r.opt.command_line},
                    {"started", when}, {"resume", r.opt.resume}, {"stage", r.opt.stage},
-                   {"cpu_kernels", cpu_kernels_in_use()}, {"ranks", r.opt.comm ? r.opt.comm->size() : 1}};
+                   {"cpu_kernels", cpu_kernels_in_use()}, {"ranks", r.opt.comm ? r.opt.comm->size() : 1},
+                   {"device", r.cfg.device}};
+  if (r.device == Device::CUDA)
+    j["gpu"] = {{"name", device_backend().describe()}, {"deterministic", r.cfg.gpu_deterministic}, {"tf32", r.cfg.gpu_tf32}};
   std::ofstream(r.path("run.json"), std::ios::app) << j.dump() << "\n";
 }
 
@@ -452,6 +460,19 @@ void kernels_select(Run& r) {
           "(pin one with \"cpu_kernels\" in the run config, or SPINEMARK_CPU_KERNELS=" + recorded + ")");
 }
 
+// The run's device from its config: "cuda" needs a CUDA build and a GPU (a clear error otherwise,
+// before any training); sets the GPU math modes; one GPU per rank of a data-parallel run (the
+// rank's index on its node, modulo the GPUs it sees).
+Device device_use(const TrainConfig& c, Communicator* comm) {
+  const Device d = device_select(c.device, "train");
+  if (d != Device::CUDA) return d;
+  DeviceBackend& b = device_backend();
+  if (comm && comm->size() > 1) b.device_index_set(communicator_local_rank(*comm) % b.device_count());
+  b.deterministic_mode_set(c.gpu_deterministic);
+  b.strict_mode_set(!c.gpu_tf32);
+  return d;
+}
+
 // --minutes: the budget of the stages being trained, shared in proportion to their own budgets.
 void budget_split(TrainConfig& c, double minutes, const std::string& stage) {
   std::vector<StageOptions*> st;
@@ -469,6 +490,11 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   SM_CHECK(opt.stage == "all" || opt.stage == "detect" || opt.stage == "coarse" || opt.stage == "refine",
            "--stage '" << opt.stage << "' is not detect, coarse, refine or all");
   Run r;
+  // A new run's device is checked before anything is written (a resumed one's once its config is read).
+  if (!opt.resume) {
+    if (!opt.device.empty()) config.device = opt.device;
+    r.device = device_use(config, opt.comm);
+  }
   r.opt = opt;
   r.dir = fs::path(opt.out);
   std::error_code ec;
@@ -479,9 +505,13 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   // all); from here on they only read it: config.json, split.json and run.json on --resume (rank
   // 0 rewrites them atomically), checkpoints and best weights of finished stages.
   if (opt.comm) opt.comm->barrier();
+  std::string device_before;  // the device the run was recorded with, on --resume
   if (opt.resume) {
     SM_CHECK(fs::exists(r.dir / "config.json"), opt.out << ": nothing to resume (no config.json in the run folder)");
     config = train_config_read(r.path("config.json"));
+    device_before = config.device;
+    if (!opt.device.empty()) config.device = opt.device;
+    r.device = device_use(config, opt.comm);
   } else if (opt.minutes > 0) {
     budget_split(config, opt.minutes, opt.stage);
   }
@@ -491,6 +521,9 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
     if (!p->empty()) *p = fs::absolute(*p).lexically_normal().string();
   if (r.writes()) r.log_file.open(r.path("log.txt"), std::ios::app);
   if (opt.resume && opt.minutes > 0) r.log("--minutes is ignored with --resume: the run keeps its planned steps");
+  if (opt.resume && device_before != r.cfg.device)
+    r.log("device: the run was on " + device_before + " and continues on " + r.cfg.device +
+          " (the checkpoint carries the weights and the optimizer state; float rounding differs between devices)");
   if (opt.resume && !opt.ignored_on_resume.empty()) {
     std::string names;
     for (const auto& n : opt.ignored_on_resume) names += (names.empty() ? "" : " and ") + n;
@@ -510,6 +543,9 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   r.log("run " + opt.out + ": schema " + schema.name + ", preset " + r.cfg.preset + ", seed " + std::to_string(r.cfg.seed) +
         ", " + std::to_string(r.cfg.threads) + " threads" +
         (opt.comm && opt.comm->size() > 1 ? " on each of " + std::to_string(opt.comm->size()) + " MPI ranks" : "") + ", CPU kernels " + cpu_kernels_in_use() + ", revision " + build::git_revision);
+  if (r.device == Device::CUDA)
+    r.log("device: cuda, " + device_backend().describe() + (r.cfg.gpu_deterministic ? ", deterministic" : ", measured (non-deterministic)") +
+          " cuDNN algorithms, " + (device_backend().tf32_active() ? "TF32 allowed" : "full float32"));
   data_split(r);
   data_check(r);
   level_prior_learn(r);
@@ -539,7 +575,7 @@ TrainRunResult train_run(TrainConfig config, const TrainRunOptions& opt) {
   spine_model_save(out.model_dir, r.model);
   r.log("model: " + out.model_dir);
   if (opt.evaluate && opt.stage == "all") {
-    const Pipeline p = Pipeline::from_model(r.model, Device::CPU);
+    const Pipeline p = Pipeline::from_model(r.model, r.device);
     EvalResult ev = eval_run(p, r.val);
     eval_write(r.path("eval-val"), ev, "validation split of " + opt.out);
     r.log("validation report: " + r.path("eval-val/report.html"));

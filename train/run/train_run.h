@@ -34,6 +34,9 @@ struct TrainRunOptions {
   // for one process. Every rank runs the same run; rank 0 alone writes the run folder (which
   // every rank reads on --resume: it must be on a filesystem they all see).
   Communicator* comm = nullptr;
+  // "cpu" or "cuda" (`train --device`), or "" for the config's "device". Given on --resume it
+  // wins over the recorded config: a run started on one device continues on the other.
+  std::string device;
 };
 
 struct TrainRunResult {
