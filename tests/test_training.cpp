@@ -8,6 +8,9 @@
 #include <filesystem>
 
 #include "layers/parameter_buffer.h"
+#include "layers/weights.h"
+#include "tensor/device_backend.h"
+#include "tensor/ops.h"
 #include "tensor/file_io.h"
 #include "test_support.h"
 #include "training_fixture.h"
@@ -179,10 +182,103 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"data": {"train": "x"}, "augment": {"geometric": 1}})", "cfg.json: augment: 'geometric' must be true or false");
   fails(R"({"data": {"train": "x"}, "jitter": 3})", "cfg.json: jitter: refinement jitter: must be a JSON object");
   fails(R"({"data": {"train": "x"}, "jitter": {"widden": 2}})", "cfg.json: jitter: refinement jitter: unknown key 'widden'");
+  // The device and the GPU math modes (docs/training.md, "Training on a GPU").
+  fails(R"({"data": {"train": "x"}, "device": "gpu"})", "cfg.json: device 'gpu' is not cpu or cuda");
+  fails(R"({"data": {"train": "x"}, "gpu": {"tf33": true}})", "cfg.json: gpu: unknown key 'tf33'");
+  fails(R"({"data": {"train": "x"}, "gpu": {"deterministic": 1}})", "cfg.json: gpu: 'deterministic' must be true or false");
+  fails(R"({"data": {"train": "x"}, "gpu": true})", "cfg.json: 'gpu' must be");
   // A step count without a budget trains exactly those steps (no wall-clock stop).
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);
   CHECK(steps_only.detect.minutes == 0);
+}
+
+TEST_CASE("train: the run's device is recorded, round-trips through config.json, and a missing GPU is refused before anything is written") {
+  test::TempDir dir("training_device");
+  TrainConfig cfg = config_tiny(synth_folder(dir));
+  cfg.gpu_deterministic = false, cfg.gpu_tf32 = false;
+  const TrainConfig back = train_config_from_json(train_config_to_json(cfg), "round trip");
+  CHECK(back.device == "cpu");
+  CHECK_FALSE(back.gpu_deterministic);
+  CHECK_FALSE(back.gpu_tf32);
+  // A run stopped on the CPU...
+  cfg.detect.stop_after_steps = 2;
+  const std::string out = dir.file("run");
+  REQUIRE_FALSE(run(cfg, out, false).completed);
+  const std::string ckpt = stage_checkpoint_latest((fs::path(out) / "detect").string());
+  REQUIRE_FALSE(ckpt.empty());
+  const nlohmann::json recorded = nlohmann::json::parse(file_read_all((fs::path(out) / "run.json").string()));
+  CHECK(recorded["device"] == "cpu");
+  CHECK(nlohmann::json::parse(file_read_all((fs::path(out) / "config.json").string()))["device"] == "cpu");
+  if (!cuda_available()) {
+    // ... asked to continue on a GPU this machine lacks: a clear error, and the run is untouched.
+    const std::string log_before = file_read_all((fs::path(out) / "log.txt").string());
+    TrainRunOptions o;
+    o.out = out, o.resume = true, o.evaluate = false, o.device = "cuda";
+    try {
+      train_run(TrainConfig{}, o);
+      FAIL("train --device cuda without a usable GPU should fail");
+    } catch (const Error& e) {
+      CAPTURE(e.what());
+      CHECK(std::string(e.what()).find("train --device cuda") != std::string::npos);
+    }
+    CHECK(file_read_all((fs::path(out) / "log.txt").string()) == log_before);
+    CHECK(stage_checkpoint_latest((fs::path(out) / "detect").string()) == ckpt);
+    // A new run on the missing GPU writes nothing at all.
+    TrainConfig gpu = config_tiny(cfg.train_data);
+    gpu.device = "cuda";
+    CHECK_THROWS_WITH_AS(run(gpu, dir.file("gpu_run"), false), doctest::Contains("train --device cuda"), Error);
+    CHECK_FALSE(fs::exists(dir.file("gpu_run")));
+  } else {
+    MESSAGE("a GPU is present: the refusals of a missing GPU are not checked here (test_cuda trains on it)");
+  }
+  // The stopped run continues on the CPU, as `--resume --device cpu` says, to the end.
+  TrainRunOptions o;
+  o.out = out, o.resume = true, o.evaluate = false, o.device = "cpu";
+  CHECK(train_run(TrainConfig{}, o).completed);
+}
+
+TEST_CASE("train: stage_train leaves the network on the device it came on, with its best weights") {
+  test::TempDir dir("training_stage_device");
+  Rng rng(3);
+  DsntNetConfig nc;
+  nc.backbone.depth = 0;
+  nc.backbone.blocks = {1, 1};
+  nc.backbone.widths = {4, 8};
+  nc.backbone.output_stride = 8;
+  nc.landmarks = 2;
+  DsntNet net(nc, rng);
+  LoaderConfig lc;
+  lc.size = 4, lc.batch = 2, lc.channels = 1, lc.height = lc.width = 32, lc.landmarks = 2, lc.seed = 1;
+  SampleFn make = [](uint64_t, uint64_t index) {
+    Sample s;
+    Rng r = Rng(7).derive("x", index);
+    for (int k = 0; k < 32 * 32; ++k) s.image.push_back(float(r.normal()));
+    s.targets = {0.1f, -0.2f, -0.3f, 0.4f};
+    s.visible = {1, 1};
+    return s;
+  };
+  StageOptions o;
+  o.name = "device";
+  o.steps = 4, o.batch = 2, o.validations = 2, o.warmup_steps = 0;
+  o.device = Device::CPU;
+  StageHooks hooks;
+  int validations = 0;
+  hooks.validate = [&validations](DsntNet& n) {
+    CHECK(n.device() == Device::CPU);  // validation sees the network where it trains
+    return 1.0 / ++validations;        // each validation better: the best is the last
+  };
+  const StageResult res = stage_train(o, net, lc, make, dir.file("stage"), false, hooks);
+  CHECK(res.completed);
+  CHECK(res.best_step == 4);
+  CHECK(net.device() == Device::CPU);
+  // The weights in the network are the best file's (bit for bit).
+  Rng rng2(9);
+  DsntNet best(nc, rng2);
+  weights_load(dir.file("stage") + "/best.safetensors", best);
+  const auto a = net.state_dict(), b = best.state_dict();
+  REQUIRE(a.size() == b.size());
+  for (size_t k = 0; k < a.size(); ++k) CHECK_MESSAGE(tensor_max_abs_diff(a[k].second.value(), b[k].second.value()) == 0, a[k].first);
 }
 
 TEST_CASE("train: configs/lumbar_synthetic_small.json is the demo's recipe (train/run/recipes.h)") {

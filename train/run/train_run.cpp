@@ -464,8 +464,10 @@ void kernels_select(Run& r) {
 // before any training); sets the GPU math modes; one GPU per rank of a data-parallel run (the
 // rank's index on its node, modulo the GPUs it sees).
 Device device_use(const TrainConfig& c, Communicator* comm) {
+  // "cpu" leaves the backend as it is (device_select would force CUDA off for the whole process,
+  // which a program that trains on the CPU and then on the GPU, like the GPU tests, must not get).
+  if (c.device == "cpu") return Device::CPU;
   const Device d = device_select(c.device, "train");
-  if (d != Device::CUDA) return d;
   DeviceBackend& b = device_backend();
   if (comm && comm->size() > 1) b.device_index_set(communicator_local_rank(*comm) % b.device_count());
   b.deterministic_mode_set(c.gpu_deterministic);
