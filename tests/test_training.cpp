@@ -186,7 +186,7 @@ TEST_CASE("train: run configs reject unknown keys and out-of-range values, namin
   fails(R"({"data": {"train": "x"}, "device": "gpu"})", "cfg.json: device 'gpu' is not cpu or cuda");
   fails(R"({"data": {"train": "x"}, "gpu": {"tf33": true}})", "cfg.json: gpu: unknown key 'tf33'");
   fails(R"({"data": {"train": "x"}, "gpu": {"deterministic": 1}})", "cfg.json: gpu: 'deterministic' must be true or false");
-  fails(R"({"data": {"train": "x"}, "gpu": true})", "cfg.json: 'gpu' must be");
+  fails(R"({"data": {"train": "x"}, "gpu": true})", "cfg.json: gpu: must be a JSON object");
   // A step count without a budget trains exactly those steps (no wall-clock stop).
   const TrainConfig steps_only = train_config_from_json(nlohmann::json::parse(R"({"data": {"train": "x"}, "stages": {"detect": {"steps": 7}}})"), "c");
   CHECK(steps_only.detect.steps == 7);
