@@ -40,6 +40,9 @@ void bench_setup(CLI::App& root) {
   sub->add_flag("--unfrozen", a->unfrozen,
                 "Time inference without the inference snapshot (BN folded into the convs, weights prepared once), "
                 "as the layers run in training");
+  sub->add_flag("--deterministic", a->deterministic,
+                "GPU: cuDNN's fixed deterministic algorithms, as train --device cuda uses by default, instead of measured "
+                "ones (what peer_torch.py does); the cost of bit-identical GPU runs");
   sub->add_option("--conv-reps", a->conv_reps, "Timed repetitions per conv layer")->capture_default_str()->check(CLI::Range(1, 100000));
   sub->callback([a] { bench_main(*a); });
 }

@@ -150,7 +150,10 @@ void bench_train_step(const ModelBench& m, DsntNet& net, double train_flops_img,
   j["loss_first"] = round_to(losses.front().item(), 4);
   j["loss_last"] = round_to(losses.back().item(), 4);
   j["maxrss_mib"] = round_to(maxrss_mib(), 1);
-  if (m.dev == Device::CUDA) j["gpu_max_alloc_mib"] = round_to(gpu_peak_mib(), 1);
+  if (m.dev == Device::CUDA) {
+    j["gpu_max_alloc_mib"] = round_to(gpu_peak_mib(), 1);
+    j["cudnn_deterministic"] = device_backend().deterministic_mode();
+  }
   emit(j);
 }
 
@@ -217,11 +220,11 @@ void bench_convs(const BenchOptions& a, Device dev, const BenchRecordCallback& e
 
 // The device of --device: "cuda" needs a CUDA build and a usable GPU (fails with the reason);
 // there the math modes are the peer's: measured cuDNN algorithms (torch.backends.cudnn.benchmark)
-// and TF32 where the GPU has it.
-Device bench_device(const std::string& name) {
+// and TF32 where the GPU has it; with `deterministic`, the fixed algorithms training uses by default.
+Device bench_device(const std::string& name, bool deterministic) {
   const Device dev = device_select(name, "bench");
   if (dev == Device::CUDA) {
-    device_backend().deterministic_mode_set(false);
+    device_backend().deterministic_mode_set(deterministic);
     device_backend().strict_mode_set(false);
   }
   return dev;
@@ -231,7 +234,7 @@ Device bench_device(const std::string& name) {
 
 void bench_run(const BenchOptions& a, const BenchRecordCallback& emit) {
   omp_set_num_threads(a.threads);
-  const Device dev = bench_device(a.device);
+  const Device dev = bench_device(a.device, a.deterministic);
   if (a.model == "all") {
     nlohmann::json env = {{"bench", "env"}, {"engine", "spinemark"}, {"threads", omp_get_max_threads()},
                           {"steps", a.steps}, {"warmup", a.warmup}, {"device", a.device},

@@ -18,6 +18,9 @@ struct BenchOptions {
   std::string device = "cpu";  // cpu or cuda
   int threads = 2, steps = 10, warmup = 3, infer_reps = 20, conv_reps = 10;
   bool unfrozen = false;       // inference through the training layers (BN passes, weights packed per call)
+  // GPU: cuDNN's fixed deterministic algorithms (the training default, train --device cuda)
+  // instead of measured ones (the peer's cudnn.benchmark): the cost of bit-identical runs.
+  bool deterministic = false;
   std::string omp_wait_policy;  // what the caller runs under, copied into the network records
 };
 
