@@ -232,6 +232,16 @@ TEST_CASE("train: the run's device is recorded, round-trips through config.json,
   } else {
     MESSAGE("a GPU is present: the refusals of a missing GPU are not checked here (test_cuda trains on it)");
   }
+  // The paper preset's GPU recipe reads, and names the networks of the paper preset.
+  const TrainConfig paper = train_config_read(std::string(SPINEMARK_SOURCE_DIR) + "/configs/aasce_ap_paper_gpu.json");
+  CHECK(paper.device == "cuda");
+  CHECK(paper.preset == "paper");
+  CHECK(paper.gpu_deterministic);
+  ModelSpec spec = model_spec_preset(schema_builtin(paper.schema), paper.preset);
+  model_spec_override(spec, paper.model, "paper recipe");
+  CHECK(spec.detect.input_width == 512);
+  CHECK(spec.detect.input_height == 1024);
+  CHECK(spec.detect.net.backbone.widths.back() == 512);
   // The stopped run continues on the CPU, as `--resume --device cpu` says, to the end.
   TrainRunOptions o;
   o.out = out, o.resume = true, o.evaluate = false, o.device = "cpu";
