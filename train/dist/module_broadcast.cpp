@@ -16,8 +16,14 @@ void module_broadcast(Communicator& comm, Module& module) {
                                                           << rank0_bytes << " (different networks on different ranks)");
   for (auto& [name, v] : state) {
     Tensor& t = v.value_mut();
-    SM_CHECK(t.device() == Device::CPU && t.is_contiguous(), "module_broadcast: " << name << " is not a contiguous CPU tensor");
-    comm.broadcast(t.raw_data(), t.numel() * int64_t(dtype_size(t.dtype())));
+    SM_CHECK(t.is_contiguous(), "module_broadcast: " << name << " is not contiguous");
+    if (t.device() == Device::CPU) {
+      comm.broadcast(t.raw_data(), t.numel() * int64_t(dtype_size(t.dtype())));
+    } else {  // a GPU rank's weights: through the host (once per stage, not per step)
+      Tensor host = t.to(Device::CPU);
+      comm.broadcast(host.raw_data(), host.numel() * int64_t(dtype_size(host.dtype())));
+      t.copy_(host);
+    }
   }
 }
 

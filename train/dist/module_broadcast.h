@@ -7,7 +7,7 @@
 namespace sm {
 
 // Every rank calls it with a module of the same architecture (checked: the byte counts must
-// agree, else the ranks would exchange garbage). CPU tensors.
+// agree, else the ranks would exchange garbage). CPU tensors, or GPU ones through the host.
 void module_broadcast(Communicator& comm, Module& module);
 
 }  // namespace sm
