@@ -1,8 +1,9 @@
 // Training on the GPU (`spinemark train --device cuda`, issue 21): the same tiny three-stage run
 // as test_training on both devices. The first steps' losses agree with the CPU's (same initial
 // weights, same batches: only float rounding differs; strict float32 so that TF32 does not hide
-// a wrong gradient), two deterministic GPU runs give bit-identical weights, a run interrupted on
-// one device resumes on the other, and the trained model predicts alike on both. Also the GPU
+// a wrong gradient), two deterministic GPU runs give bit-identical weights (and so does one
+// interrupted and resumed on the GPU), a run interrupted on one device resumes on the other, and
+// the trained model predicts alike on both. Also the GPU
 // ranks' pieces that one process can exercise: SyncBatchNorm's kernel path on the GPU and NCCL
 // over one rank. Without a GPU every case is skipped with a message.
 #include <doctest/doctest.h>
@@ -110,6 +111,13 @@ TEST_CASE("cuda train: the first steps' losses match the CPU's; two deterministi
   }
   for (const auto& [step, loss] : losses(dir.file("gpu_a"), "refine")) CHECK_MESSAGE(std::isfinite(loss), "refine step " << step);
   for (const char* s : {"detect", "coarse", "refine"}) CHECK_MESSAGE(weights_bytes(a.model_dir, s) == weights_bytes(b.model_dir, s), s);
+  // Interrupted on the GPU inside refine and resumed on the GPU: bit-identical too.
+  TrainConfig cut = config_gpu_test(data, "cuda");
+  cut.refine.stop_after_steps = 3;
+  REQUIRE_FALSE(run(cut, dir.file("gpu_cut"), false).completed);
+  const TrainRunResult resumed = run(TrainConfig{}, dir.file("gpu_cut"), true);
+  REQUIRE(resumed.completed);
+  for (const char* s : {"detect", "coarse", "refine"}) CHECK_MESSAGE(weights_bytes(resumed.model_dir, s) == weights_bytes(a.model_dir, s), s);
 }
 
 TEST_CASE("cuda train: a run interrupted on the GPU resumes on the CPU, and the other way round; the model predicts on both" *
