@@ -278,7 +278,8 @@ std::optional<StageProgress> stage_start(const StageOptions& o, const Checkpoint
                  << " (start the stage afresh: train --overwrite, or remove the stage folder)");
 }
 
-// One training step on batch b (built on the CPU; uploaded here to the network's device): forward, loss, backward, clipping, the optimizer's step. A loss
+// One training step on batch b (built on the CPU, uploaded here to the network's device):
+// forward, loss, backward, the gradient sum over the ranks, clipping, the optimizer's step. A loss
 // or gradient norm that is not finite stops the run before the step, so the weights and the last
 // checkpoint stay good. With several ranks the loss and the gradients are those of the whole
 // batch (summed over the ranks), so every rank takes the same decisions. Returns {loss, gradient
