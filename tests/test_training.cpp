@@ -39,6 +39,34 @@ TrainRunResult run(const TrainConfig& c, const std::string& out, bool resume) {
   return train_run(c, o);
 }
 
+// The stage-level cases' network: two stages of 4 and 8 channels, 2 landmarks; their loader: 4
+// samples of one 32 × 32 channel in batches of 2.
+DsntNetConfig stage_test_net() {
+  DsntNetConfig nc;
+  nc.backbone.depth = 0;
+  nc.backbone.blocks = {1, 1};
+  nc.backbone.widths = {4, 8};
+  nc.backbone.output_stride = 8;
+  nc.landmarks = 2;
+  return nc;
+}
+LoaderConfig stage_test_loader() {
+  LoaderConfig lc;
+  lc.size = 4, lc.batch = 2, lc.channels = 1, lc.height = lc.width = 32, lc.landmarks = 2, lc.seed = 1;
+  return lc;
+}
+// Their samples: noise images with two fixed visible targets; NaN pixels from epoch `nan_from` on.
+SampleFn stage_test_samples(uint64_t nan_from) {
+  return [nan_from](uint64_t epoch, uint64_t index) {
+    Sample s;
+    Rng r = Rng(7).derive("x", index);
+    for (int k = 0; k < 32 * 32; ++k) s.image.push_back(epoch >= nan_from ? NAN : float(r.normal()));
+    s.targets = {0.1f, -0.2f, -0.3f, 0.4f};
+    s.visible = {1, 1};
+    return s;
+  };
+}
+
 std::string weights_bytes(const std::string& model, const std::string& stage) {
   return file_read_all((fs::path(model) / (stage + ".safetensors")).string());
 }
@@ -89,24 +117,11 @@ TEST_CASE("train: three stages end to end; an interrupted and resumed run is bit
 TEST_CASE("train: NaN in the loss stops with a clear message; the last good checkpoint stays") {
   test::TempDir dir("training_nan");
   Rng rng(3);
-  DsntNetConfig nc;
-  nc.backbone.depth = 0;
-  nc.backbone.blocks = {1, 1};
-  nc.backbone.widths = {4, 8};
-  nc.backbone.output_stride = 8;
-  nc.landmarks = 2;
+  const DsntNetConfig nc = stage_test_net();
   DsntNet net(nc, rng);
-  LoaderConfig lc;
-  lc.size = 4, lc.batch = 2, lc.channels = 1, lc.height = lc.width = 32, lc.landmarks = 2, lc.seed = 1;
+  const LoaderConfig lc = stage_test_loader();
   // Good samples in epoch 0 (steps 1-2), NaN pixels from epoch 1 on (step 3).
-  SampleFn make = [](uint64_t epoch, uint64_t index) {
-    Sample s;
-    Rng r = Rng(7).derive("x", index);
-    for (int k = 0; k < 32 * 32; ++k) s.image.push_back(epoch >= 1 ? NAN : float(r.normal()));
-    s.targets = {0.1f, -0.2f, -0.3f, 0.4f};
-    s.visible = {1, 1};
-    return s;
-  };
+  const SampleFn make = stage_test_samples(1);
   StageOptions o;
   o.name = "nan";
   o.steps = 4, o.batch = 2, o.validations = 2, o.warmup_steps = 0;
@@ -251,23 +266,10 @@ TEST_CASE("train: the run's device is recorded, round-trips through config.json,
 TEST_CASE("train: stage_train leaves the network on the device it came on, with its best weights") {
   test::TempDir dir("training_stage_device");
   Rng rng(3);
-  DsntNetConfig nc;
-  nc.backbone.depth = 0;
-  nc.backbone.blocks = {1, 1};
-  nc.backbone.widths = {4, 8};
-  nc.backbone.output_stride = 8;
-  nc.landmarks = 2;
+  const DsntNetConfig nc = stage_test_net();
   DsntNet net(nc, rng);
-  LoaderConfig lc;
-  lc.size = 4, lc.batch = 2, lc.channels = 1, lc.height = lc.width = 32, lc.landmarks = 2, lc.seed = 1;
-  SampleFn make = [](uint64_t, uint64_t index) {
-    Sample s;
-    Rng r = Rng(7).derive("x", index);
-    for (int k = 0; k < 32 * 32; ++k) s.image.push_back(float(r.normal()));
-    s.targets = {0.1f, -0.2f, -0.3f, 0.4f};
-    s.visible = {1, 1};
-    return s;
-  };
+  const LoaderConfig lc = stage_test_loader();
+  const SampleFn make = stage_test_samples(UINT64_MAX);
   StageOptions o;
   o.name = "device";
   o.steps = 4, o.batch = 2, o.validations = 2, o.warmup_steps = 0;
