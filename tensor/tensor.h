@@ -106,6 +106,9 @@ template <> constexpr DType dtype_of<double>() { return DType::F64; }
 template <class T> T* Tensor::data() {
   SM_CHECK(defined(), "data() of an undefined tensor");
   SM_CHECK(dtype_ == dtype_of<T>(), "tensor is " << dtype_name(dtype_) << ", accessed as " << dtype_name(dtype_of<T>()));
+  // Host code reading GPU memory would crash (or read garbage): say so instead. Kernels take
+  // device pointers through raw_data().
+  SM_CHECK(device_ == Device::CPU, "host access (data()) to a tensor on " << device_name(device_) << ": copy it with to(Device::CPU) first");
   return static_cast<T*>(storage_->data) + offset_;
 }
 template <class T> const T* Tensor::data() const { return const_cast<Tensor*>(this)->data<T>(); }

@@ -83,6 +83,12 @@ TEST_CASE("cuda train: device") {
   else MESSAGE("training on " << device_backend().describe());
 }
 
+TEST_CASE("cuda train: host code reading a GPU tensor gets an error, not a crash" * doctest::skip(!gpu())) {
+  Tensor t = Tensor::zeros({4}, DType::F32, Device::CUDA);
+  CHECK_THROWS_WITH_AS(t.f32(), doctest::Contains("host access (data()) to a tensor on"), Error);
+  CHECK(t.to(Device::CPU).f32()[0] == 0.0f);
+}
+
 TEST_CASE("cuda train: the first steps' losses match the CPU's; two deterministic GPU runs are bit-identical" *
           doctest::skip(!gpu())) {
   test::TempDir dir("cuda_train_parity");
