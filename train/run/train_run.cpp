@@ -214,22 +214,33 @@ void data_check(Run& r) {
 // Step-1 validation: the network on the letterboxed validation films (no augmentation), error
 // in ORIGINAL image pixels (input pixels divided by each film's letterbox scale).
 struct Step1Validation {
-  Tensor images;                  // (N, 1, H, W)
+  static constexpr int kBatch = 16;
+  std::vector<Tensor> batches;    // (≤ 16, 1, H, W) each, in film order, on the CPU
   std::vector<float> targets;     // (N, K, 2) normalised
   std::vector<float> mask;        // (N, K)
   std::vector<double> scale;      // (N) letterbox scale
   int n = 0, k = 0, w = 0, h = 0;
+  // The batches on a GPU, uploaded at the first validation there and kept for the others.
+  mutable std::vector<Tensor> batches_device;
+
+  const std::vector<Tensor>& batches_on(Device device) const {
+    if (device == Device::CPU) return batches;
+    if (batches_device.empty() || batches_device.front().device() != device) {
+      batches_device.clear();
+      for (const Tensor& b : batches) batches_device.push_back(b.to(device));
+    }
+    return batches_device;
+  }
 
   double error(DsntNet& net) const {
     NoGradGuard ng;
     net.inference_freeze();  // BN folded, weights prepared once for all batches (train() drops it)
     double sum = 0;
     int count = 0;
-    for (int first = 0; first < n; first += 16) {
-      const int m = std::min(16, n - first);
-      Tensor batch = Tensor::empty({m, 1, h, w});
-      std::copy(images.f32() + size_t(first) * w * h, images.f32() + size_t(first + m) * w * h, batch.f32());
-      const Tensor c = net.forward_all(Var(batch.to(net.device()))).coords.value().to(Device::CPU);
+    const std::vector<Tensor>& in = batches_on(net.device());
+    for (size_t bi = 0; bi < in.size(); ++bi) {
+      const int first = int(bi) * kBatch, m = int(in[bi].size(0));
+      const Tensor c = net.forward_all(Var(in[bi])).coords.value().to(Device::CPU);
       for (int i = 0; i < m; ++i)
         for (int j = 0; j < k; ++j) {
           const size_t at = size_t(first + i) * k + j;
@@ -253,10 +264,12 @@ Step1Validation step1_validation_make(const Run& r, const std::vector<DatasetEnt
   const SampleFn make = spine_sample_fn(val, r.spec.schema, sc);
   Step1Validation v;
   v.n = int(val.size()), v.k = int(net.net.landmarks), v.w = net.input_width, v.h = net.input_height;
-  v.images = Tensor::empty({v.n, 1, v.h, v.w});
+  const size_t plane = size_t(v.w) * size_t(v.h);
   for (int i = 0; i < v.n; ++i) {
+    if (i % Step1Validation::kBatch == 0)
+      v.batches.push_back(Tensor::empty({std::min(Step1Validation::kBatch, v.n - i), 1, v.h, v.w}));
     Sample s = make(0, uint64_t(i));
-    std::copy(s.image.begin(), s.image.end(), v.images.f32() + size_t(i) * v.w * v.h);
+    std::copy(s.image.begin(), s.image.end(), v.batches.back().f32() + size_t(i % Step1Validation::kBatch) * plane);
     v.targets.insert(v.targets.end(), s.targets.begin(), s.targets.end());
     v.mask.insert(v.mask.end(), s.visible.begin(), s.visible.end());
     const ImageInfo info = image_info(val[size_t(i)].image_path, ImageCheck::header);
