@@ -230,6 +230,9 @@ train_steps=${SPINEMARK_GPU_TRAIN_STEPS:-300}
 if over_budget 150; then
   row "train (cuda)" SKIPPED 0 "time budget ($budget s) spent"
   status=1
+elif [ -z "$py" ]; then
+  row "train (cuda)" SKIPPED 0 "no python3 (it writes the run configs and reads metrics.jsonl)"
+  status=1
 else
   t=$(date +%s)
   tdir=$logs/train
