@@ -205,7 +205,7 @@ gpu_test() {
   timeout "$(tmo 240)" "$build/bin/$1" >"$logs/$1.log" 2>&1
   rc=$?
   counts=$(grep -E "^\[doctest\] (test cases|assertions)" "$logs/$1.log" | sed 's/\[doctest\] //' | tr -s ' ' | paste -sd ';' -)
-  if grep -q "SKIPPED: no" "$logs/$1.log" && [ "$1" = test_cuda ]; then
+  if grep -q "SKIPPED: no" "$logs/$1.log" && { [ "$1" = test_cuda ] || [ "$1" = test_cuda_train ]; }; then
     row "$1" SKIPPED "$(elapsed "$t")" "no usable GPU: $(grep -m1 -o 'SKIPPED: [^;]*' "$logs/$1.log")"
     status=1
   elif [ $rc -eq 0 ]; then
@@ -257,8 +257,9 @@ PY
   config gpu cuda small "$train_steps" && config cpu cpu small "$train_steps" && config paper cuda paper 100
   timeout "$(tmo 150)" "$build/bin/spinemark" train --config "$tdir/gpu.json" --out "$tdir/run_gpu" --no-eval >"$logs/train_gpu.log" 2>&1
   rc=$?
-  # The CPU reference: the same config (so the same lr schedule), detect and coarse for ~25 s each.
-  for s in detect coarse; do
+  # The CPU reference: the same config (so the same lr schedule), detect and coarse for ~25 s each
+  # (only when the GPU run trained: there is nothing to compare otherwise).
+  [ $rc -eq 0 ] && for s in detect coarse; do
     timeout -s INT 25 "$build/bin/spinemark" train --config "$tdir/cpu.json" --out "$tdir/run_cpu_$s" --stage "$s" --no-eval \
       >"$logs/train_cpu_$s.log" 2>&1
   done
@@ -291,6 +292,7 @@ for stage in ("detect", "coarse", "refine"):
 print("; ".join(parts))
 PY
 )
+  [ $rc -eq 0 ] || detail="rc $rc: $(grep -m1 -E 'error' "$logs/train_gpu.log" | cut -c1-160)"
   row "train (cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" "$detail"
   [ $rc -eq 0 ] || { tail -5 "$logs/train_gpu.log"; status=1; }
   if ! over_budget 90; then
@@ -298,8 +300,12 @@ PY
     timeout "$(tmo 90)" "$build/bin/spinemark" train --config "$tdir/paper.json" --out "$tdir/run_paper" --stage detect --no-eval \
       >"$logs/train_paper.log" 2>&1
     rc=$?
-    row "train paper detect (cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" \
-      "$(grep -m1 -o 'detect: done.*' "$logs/train_paper.log"); $(tail -1 "$tdir/run_paper/detect/metrics.jsonl" 2>/dev/null | grep -o '"images_per_s":[0-9.]*')"
+    if [ $rc -eq 0 ]; then
+      detail="$(grep -m1 -o 'detect: done.*' "$logs/train_paper.log"); $(tail -1 "$tdir/run_paper/detect/metrics.jsonl" | grep -o '"images_per_s":[0-9.]*')"
+    else
+      detail="rc $rc: $(grep -m1 -E 'error' "$logs/train_paper.log" | cut -c1-160)"
+    fi
+    row "train paper detect (cuda)" "$([ $rc -eq 0 ] && echo ok || echo FAIL)" "$(elapsed "$t")" "$detail"
     [ $rc -eq 0 ] || { tail -5 "$logs/train_paper.log"; status=1; }
   fi
 fi
