@@ -110,9 +110,10 @@ Var batchnorm2d_sync_kernels(const Var& x, const Var& weight, const Var& bias, T
     Tensor* dx = grad_target(x);
     Tensor* dw = grad_target(weight);
     Tensor* db = grad_target(bias);
-    // Local G1_r = Σ g (the eval backward's dβ) and G2_r = Σ g x̂ (its dγ).
+    // One pass of the eval backward: local G1_r = Σ g (its dβ), G2_r = Σ g x̂ (its dγ), and
+    // dx += γ s g (the part of dx that needs no batch sums).
     Tensor g1 = Tensor::zeros({c}, dt, dev), g2 = Tensor::zeros({c}, dt, dev);
-    kernels::batchnorm_backward(geo, xc, wv, saved, gy, nullptr, &g2, &g1);
+    kernels::batchnorm_backward(geo, xc, wv, saved, gy, dx, &g2, &g1);
     if (dw) tensor_add_(*dw, g2);
     if (db) tensor_add_(*db, g1);
     // Reduce 3, on every process even where dx is not wanted (it is a collective).
@@ -121,9 +122,7 @@ Var batchnorm2d_sync_kernels(const Var& x, const Var& weight, const Var& bias, T
     sums.insert(sums.end(), g2_host.begin(), g2_host.end());
     r->sum(sums.data(), int64_t(sums.size()));
     if (!dx) return;
-    // dx += γ s g ...
-    kernels::batchnorm_backward(geo, xc, wv, saved, gy, dx, nullptr, nullptr);
-    // ... − a x + (a μ − b), through the eval kernel as a per-channel affine map of x.
+    // dx += − a x + (a μ − b), through the eval kernel as a per-channel affine map of x.
     const std::vector<double> gamma = wv.defined() ? wv.to_vector_f64() : std::vector<double>(size_t(c), 1.0);
     std::vector<double> slope(static_cast<size_t>(c)), offset(static_cast<size_t>(c));
     for (int64_t k = 0; k < c; ++k) {

@@ -144,12 +144,15 @@ TEST_CASE("cuda train: a run interrupted on the GPU resumes on the CPU, and the 
   const TrainRunResult r2 = run(TrainConfig{}, dir.file("to_gpu"), true, "cuda");
   REQUIRE(r2.completed);
   CHECK(file_read_all(dir.file("to_cpu") + "/log.txt").find("continues on cpu") != std::string::npos);
-  // The first step after the move starts from the checkpoint's weights and optimizer state on
-  // the same batch as the uninterrupted GPU run: equal up to float rounding of one step.
+  // GPU -> CPU: the first step after the move starts from the GPU run's own checkpoint (weights
+  // and optimizer state) on the same batch as the uninterrupted GPU run: equal up to the float
+  // rounding of one step.
   const auto ref_detect = losses(dir.file("whole"), "detect"), moved_detect = losses(dir.file("to_cpu"), "detect");
   CHECK(relative(moved_detect.at(3), ref_detect.at(3)) <= 1e-3);
+  // CPU -> GPU: three CPU steps came before the move, so the weights differ from the GPU run's
+  // by three steps of rounding: the looser bound of steps 2-3 in the parity case.
   const auto ref_coarse = losses(dir.file("whole"), "coarse"), moved_coarse = losses(dir.file("to_gpu"), "coarse");
-  CHECK(relative(moved_coarse.at(1), ref_coarse.at(1)) <= 1e-3);  // coarse ran on the CPU up to step 3
+  CHECK(relative(moved_coarse.at(4), ref_coarse.at(4)) <= 1e-2);
   // A model trained across both devices predicts alike on both.
   const SpineModel m = spine_model_load(r1.model_dir);
   const Schema& s = schema_builtin("lumbar-lateral");

@@ -11,7 +11,6 @@
 #pragma once
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "layers/parameter_buffer.h"
 #include "train/dist/communicator.h"

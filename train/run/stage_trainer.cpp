@@ -334,8 +334,8 @@ StageResult stage_train(const StageOptions& o, DsntNet& net, const LoaderConfig&
   const Device home = net.device();
   net.to_device(o.device);
   GradientSum grads_sum(comm, o.device);
-  if (comm && hooks.log && comm->rank() == 0) hooks.log(o.name + ": gradients summed over " + std::to_string(comm->size()) +
-                                                        " ranks by " + grads_sum.transport());
+  if (comm && hooks.log) hooks.log(o.name + ": gradients summed over " + std::to_string(comm->size()) + " ranks by " +
+                                   grads_sum.transport());  // the run's log: rank 0 writes it
   ParameterBuffer params(net);
   auto opt = optimizer_make(o, params);
   const LrSchedule schedule = schedule_make(o);
